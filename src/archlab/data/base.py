@@ -1,0 +1,189 @@
+"""The data contract: what a dataset loader returns and how the engine iterates it.
+
+A registered dataset loader (``@register_dataset``) returns a :class:`DataBundle`: the
+:class:`DatasetInfo` (kind, shapes, classes, normalisation) and in-memory splits
+(:class:`ArraySplit`: ``x`` and ``y`` tensors). Images stay ``uint8`` (N, C, H, W) in memory and
+are converted, normalised and augmented batch by batch on the training device
+(:mod:`archlab.data.transforms`); tabular features are ``float32`` (N, F), standardised with the
+training split's statistics.
+
+:class:`TensorLoader` walks a split in mini-batches: a permutation drawn from
+``(seed, epoch)`` alone (so a resumed run sees the same order), sharded across ranks, and able
+to start mid-epoch (``start_batch``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["DatasetInfo", "ArraySplit", "DataBundle", "TensorLoader", "split_off"]
+
+
+@dataclass
+class DatasetInfo:
+    """What a model and a report need to know about a dataset.
+
+    Attributes:
+        name: registered name.
+        kind: ``"image"``, ``"tabular"`` (and later ``"text"``, ``"graph"``...).
+        input_shape: one sample's shape: (C, H, W) for images, (F,) for tabular data.
+        num_classes: number of classes for classification, else None.
+        class_names: a label per class (``"0"``..``"9"`` for digits).
+        mean, std: per-channel statistics used to normalise images (in [0, 1] units).
+        feature_names: column names of tabular data.
+        source: where the data came from (a folder, "scikit-learn", "generated").
+    """
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None = None
+    class_names: list[str] = field(default_factory=list)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    feature_names: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def model_fields(self) -> dict[str, Any]:
+        """Values for the data-dependent fields of model configs."""
+        out: dict[str, Any] = {"num_classes": self.num_classes}
+        if self.kind == "image":
+            c, h, w = self.input_shape
+            out.update(in_channels=c, image_size=h)
+            out["in_features"] = c * h * w
+        else:
+            out["in_features"] = int(math.prod(self.input_shape))
+        return out
+
+
+@dataclass
+class ArraySplit:
+    """One split held in memory: inputs ``x`` (N, ...) and targets ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, index: torch.Tensor) -> ArraySplit:
+        return ArraySplit(self.x[index], self.y[index])
+
+
+@dataclass
+class DataBundle:
+    """A dataset's splits and description. ``val`` and ``test`` may be None."""
+
+    info: DatasetInfo
+    train: ArraySplit
+    val: ArraySplit | None = None
+    test: ArraySplit | None = None
+
+    def splits(self) -> dict[str, ArraySplit]:
+        return {k: v for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v is not None}
+
+
+def split_off(split: ArraySplit, fraction: float, seed: int = 0) -> tuple[ArraySplit, ArraySplit]:
+    """Hold out ``fraction`` of ``split`` (a fixed, seeded choice): returns (rest, held_out)."""
+    n_hold = int(round(len(split) * fraction))
+    if n_hold <= 0:
+        raise ValueError(f"val_split={fraction} holds out no rows of {len(split)}")
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    return split.subset(perm[n_hold:]), split.subset(perm[:n_hold])
+
+
+class TensorLoader:
+    """Mini-batches of an :class:`ArraySplit`, moved to ``device`` and passed through ``transform``.
+
+    Args:
+        split: the data.
+        batch_size: per-rank batch size.
+        shuffle: draw a new permutation each epoch from ``(seed, epoch)``.
+        drop_last: drop a last, smaller batch (training) or keep it (evaluation).
+        rank, world_size: this process's shard; every rank gets the same number of batches
+            (the permutation is padded by wrapping around, as DistributedSampler does).
+        transform: ``fn(x) -> x`` on a batch already on ``device`` (normalisation, augmentation).
+        device: where batches go.
+    """
+
+    def __init__(
+        self,
+        split: ArraySplit,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.split = split
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.transform = transform
+        self.device = torch.device(device)
+        self.epoch = 0
+        self.start_batch = 0
+        n = len(split)
+        self.per_rank = math.ceil(n / world_size) if world_size > 1 else n
+        if drop_last and self.per_rank < batch_size:
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the {self.per_rank} training rows per "
+                f"process; lower train.batch_size"
+            )
+        # Whole dataset on the device when it fits comfortably: indexing then costs no copy.
+        self._on_device = split if self.device.type == "cpu" else None
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Choose the epoch (its permutation) and the batch to start from (for resuming)."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.per_rank // self.batch_size
+        return math.ceil(self.per_rank / self.batch_size)
+
+    def indices(self) -> torch.Tensor:
+        n = len(self.split)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:
+            total = self.per_rank * self.world_size
+            if total > n:
+                order = torch.cat([order, order[: total - n]])
+            order = order[self.rank :: self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._on_device is None:
+            self._on_device = ArraySplit(
+                self.split.x.to(self.device, non_blocking=True), self.split.y.to(self.device, non_blocking=True)
+            )
+        data = self._on_device
+        order = self.indices().to(self.device)
+        for b in range(self.start_batch, len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            x = data.x[idx]
+            if self.transform is not None:
+                x = self.transform(x)
+            yield x, data.y[idx]
+        self.start_batch = 0
