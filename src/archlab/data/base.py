@@ -87,6 +87,8 @@ class DataBundle:
     train: ArraySplit
     val: ArraySplit | None = None
     test: ArraySplit | None = None
+    # (mean, std) that standardised tabular features: raw inputs at prediction time get the same.
+    feature_stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def splits(self) -> dict[str, ArraySplit]:
         return {k: v for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v is not None}

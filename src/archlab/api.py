@@ -1,0 +1,373 @@
+"""The Python API behind every CLI command: ``archlab.train``, ``evaluate``, ``predict``, ``report``.
+
+    >>> import archlab
+    >>> run = archlab.train("lenet5", data="digits", overrides={"train.epochs": 3})
+    >>> run.metrics["test/acc"], run.path, run.report_path
+    >>> archlab.evaluate(run.path)["test/acc"]
+    >>> archlab.predict(run.path, "my_digit.png")
+
+A run folder holds everything needed to reproduce and inspect a run: ``config.yaml``,
+``metrics.jsonl``, ``summary.json``, ``checkpoints/{last,best}.safetensors``,
+``model.safetensors``, ``tb/``, ``figures/``, ``predictions.safetensors`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archlab.config import RunConfig, config_from_dict, load_config, apply_overrides, save_yaml
+from archlab.utils import ArchlabError
+
+__all__ = ["Run", "train", "evaluate", "predict", "load_run", "report", "experiment", "build_model_for"]
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) run: its folder, config, summary, metrics history and model."""
+
+    path: Path
+    config: RunConfig
+    summary: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = None
+    bundle: Any = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Final metrics: ``val/acc``, ``test/acc``, ``test/loss``..."""
+        return dict(self.summary.get("final", {}))
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unknown")
+
+    @property
+    def report_path(self) -> Path | None:
+        p = self.path / "report.html"
+        return p if p.exists() else None
+
+    @property
+    def figures(self) -> list[Path]:
+        return sorted((self.path / "figures").glob("*.png"))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items())
+        return f"Run({str(self.path)!r}, status={self.status!r}, {shown})"
+
+
+def _run_dir(cfg: RunConfig, fabric: Any) -> Path:
+    name = cfg.run.name
+    if not name:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"{cfg.model.name}-{cfg.data.name}-{stamp}"
+    name = fabric.broadcast(name, src=0)  # every rank writes to (or reads) the same folder
+    path = Path(cfg.run.out_dir) / name
+    if fabric.is_global_zero:
+        path.mkdir(parents=True, exist_ok=True)
+    fabric.barrier()
+    return path
+
+
+def build_model_for(cfg: RunConfig, bundle: Any) -> Any:
+    """The model named in ``cfg`` with its options, sized for ``bundle``'s data."""
+    from archlab.registry import create_model
+
+    return create_model(cfg.model.name, bundle.info, **cfg.model.options)
+
+
+def _load_bundle(cfg: RunConfig) -> Any:
+    from archlab.data import load_dataset
+
+    return load_dataset(cfg.data.name, cfg.data.root, val_split=cfg.data.val_split, seed=cfg.train.seed,
+                        download=cfg.data.download, **cfg.data.options)
+
+
+def train(
+    model: str | None = None,
+    data: str | None = None,
+    *,
+    config: str | Path | RunConfig | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    resume: str | Path | None = None,
+    callbacks: list[Any] | None = None,
+    report: bool | None = None,
+) -> Run:
+    """Train ``model`` on ``data`` and write a run folder.
+
+    Args:
+        model: a registered model name (``archlab list models``).
+        data: a registered dataset name (``archlab list datasets``).
+        config: a YAML file, or a :class:`RunConfig`.
+        overrides: dotted keys, ``{"train.lr": 3e-4}`` or ``["train.lr=3e-4"]``.
+        resume: a run folder or a checkpoint file to continue from; the run's own config is used
+            (overrides apply on top, e.g. more ``train.epochs``).
+        callbacks: :class:`archlab.engine.Callback` objects.
+        report: write report.html (default: ``run.report`` from the config).
+
+    Returns:
+        the :class:`Run`, with ``metrics``, ``history``, ``model`` and ``report_path``.
+    """
+    from archlab.engine.trainer import Trainer, make_fabric
+    from archlab.tasks import build_task
+    from archlab.utils import seed_everything
+
+    ckpt = None
+    if resume is not None:
+        ckpt, run_path = _find_checkpoint(resume)
+        cfg = config_from_dict(_read_yaml_dict(run_path / "config.yaml"))
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
+        cfg.run.out_dir, cfg.run.name = str(run_path.parent), run_path.name
+    elif isinstance(config, RunConfig):
+        cfg = apply_overrides(config, overrides or {})
+        if model:
+            cfg.model.name = model
+        if data:
+            cfg.data.name = data
+    else:
+        cfg = load_config(model, data, config, overrides)
+    if not cfg.model.name or not cfg.data.name:
+        raise ArchlabError("say which model and dataset to train: archlab train MODEL --data DATASET")
+    if cfg.system.threads:
+        import torch
+
+        torch.set_num_threads(cfg.system.threads)
+
+    fabric = make_fabric(cfg.system)
+    fabric.launch()
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    with fabric.rank_zero_first():
+        bundle = _load_bundle(cfg)
+    net = build_model_for(cfg, bundle)
+    task = build_task(net, bundle.info, cfg)
+    run_dir = _run_dir(cfg, fabric)
+    if fabric.is_global_zero:
+        save_yaml(cfg, run_dir / "config.yaml")
+        _write_header(run_dir, cfg, net, bundle)
+    trainer = Trainer(cfg, run_dir, fabric, callbacks or [])
+    summary = trainer.fit(task, bundle, resume=ckpt)
+    history = trainer.logger.records if trainer.logger else []
+    run = Run(run_dir, cfg, summary, history, net, bundle)
+    if fabric.is_global_zero and summary.get("status") != "interrupted":
+        _write_predictions(trainer, run_dir)
+        if cfg.run.report if report is None else report:
+            from archlab.report.html import build_report
+
+            build_report(run_dir, model=net, bundle=bundle)
+    return run
+
+
+def _write_header(run_dir: Path, cfg: RunConfig, net: Any, bundle: Any) -> None:
+    from archlab.utils import atomic_write_json
+
+    path = run_dir / "summary.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old.update({
+        "model": cfg.model.name,
+        "dataset": cfg.data.name,
+        "family": getattr(net, "family", ""),
+        "task": "classification",
+        "params": sum(p.numel() for p in net.parameters()),
+        "class_names": list(bundle.info.class_names),
+    })
+    atomic_write_json(path, old)
+
+
+def _write_predictions(trainer: Any, run_dir: Path) -> None:
+    """Logits and targets of the test split (else val), for the confusion matrix and worst examples."""
+    import torch
+
+    from archlab.engine.checkpoint import save_weights
+
+    loader = trainer.test_loader or trainer.val_loader
+    if loader is None or not hasattr(trainer.task, "predict_step"):
+        return
+    logits, targets = [], []
+    model = trainer.task.model
+    model.eval()
+    if trainer.ema is not None:
+        trainer.ema.swap(model)
+    try:
+        with torch.no_grad(), trainer.fabric.autocast():
+            for x, y in loader:
+                logits.append(trainer.task.predict_step((x, y)).float().cpu())
+                targets.append(y.cpu())
+    finally:
+        if trainer.ema is not None:
+            trainer.ema.swap(model)
+    if trainer.fabric.world_size > 1:
+        return  # each rank saw a shard; the report then skips per-example figures
+    save_weights(run_dir / "predictions.safetensors",
+                 {"logits": torch.cat(logits), "targets": torch.cat(targets)},
+                 {"split": "test" if trainer.test_loader is not None else "val"})
+
+
+def _read_yaml_dict(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise ArchlabError(f"{path} is missing: is {path.parent} an archlab run folder?")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _find_checkpoint(target: str | Path) -> tuple[Path, Path]:
+    """(checkpoint file, run folder) for a run folder or a checkpoint path."""
+    target = Path(target)
+    if target.is_dir():
+        for name in ("last", "best"):
+            p = target / "checkpoints" / f"{name}.safetensors"
+            if p.exists():
+                return p, target
+        raise ArchlabError(f"{target} holds no checkpoints/last.safetensors: nothing to resume or load")
+    if target.is_file():
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+        return target, run_dir
+    raise ArchlabError(f"{target} is neither a run folder nor a checkpoint file")
+
+
+def load_run(target: str | Path, *, weights: str = "final", load_data: bool = True) -> Run:
+    """Open a run folder (or a checkpoint): config, summary, history, and the model with its weights.
+
+    Args:
+        target: a run folder or a checkpoint file.
+        weights: ``final`` (model.safetensors, falling back to the last checkpoint), ``last`` or ``best``.
+        load_data: also load the dataset (needed to size some models and for reports).
+    """
+    from archlab.engine.checkpoint import load_checkpoint, load_weights
+    from archlab.engine.loggers import read_metrics
+
+    target = Path(target)
+    if target.is_file():
+        state = load_checkpoint(target)
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+        cfg = config_from_dict(state["config"])
+        sd = state["model"]
+    else:
+        run_dir = target
+        cfg = config_from_dict(_read_yaml_dict(run_dir / "config.yaml"))
+        final = run_dir / "model.safetensors"
+        if weights == "final" and final.exists():
+            sd = load_weights(final)
+        else:
+            ckpt, _ = _find_checkpoint(run_dir) if weights == "final" else (run_dir / "checkpoints" / f"{weights}.safetensors", run_dir)
+            sd = load_checkpoint(ckpt)["model"]
+    bundle = _load_bundle(cfg) if load_data else None
+    if bundle is None:
+        raise ArchlabError("load_run needs the dataset to size the model; pass load_data=True")
+    net = build_model_for(cfg, bundle)
+    net.load_state_dict(sd)
+    net.eval()
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Run(run_dir, cfg, summary, read_metrics(run_dir), net, bundle)
+
+
+def evaluate(target: str | Path, *, split: str = "test", weights: str = "final") -> dict[str, float]:
+    """Evaluate a run's model on a split of its dataset: ``{"test/loss": .., "test/acc": ..}``."""
+    import torch
+
+    from archlab.data.base import TensorLoader
+    from archlab.data.transforms import build_transform
+    from archlab.tasks import build_task
+
+    run = load_run(target, weights=weights)
+    part = getattr(run.bundle, split, None)
+    if part is None:
+        raise ArchlabError(f"dataset {run.config.data.name!r} has no {split!r} split; use one of {list(run.bundle.splits())}")
+    task = build_task(run.model, run.bundle.info, run.config)
+    loader = TensorLoader(part, run.config.data.eval_batch_size, transform=build_transform(run.bundle.info, run.config.data, train=False))
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.no_grad():
+        for batch in loader:
+            out = task.validation_step(batch)
+            b = len(batch[1])
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+            n += b
+    return {f"{split}/{k}": v / n for k, v in sums.items()}
+
+
+def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str, Any]]:
+    """Class probabilities for ``inputs`` from a run's model.
+
+    ``inputs``: image files (PNG/JPEG; converted to the dataset's channels and size), ``.npy``
+    files, comma-separated feature rows (``"5.1,3.5,1.4,0.2"``), or a tensor of raw inputs.
+    Returns one ``{"input", "label", "prob", "top": [(label, prob), ...]}`` per input.
+    """
+    import torch
+
+    from archlab.data.transforms import build_transform
+
+    run = load_run(target)
+    info = run.bundle.info
+    x, names = _read_inputs(inputs, info, run.bundle)
+    tf = build_transform(info, run.config.data, train=False)
+    with torch.no_grad():
+        probs = run.model(tf(x)).float().softmax(dim=1)
+    classes = info.class_names or [str(i) for i in range(probs.shape[1])]
+    out = []
+    for name, p in zip(names, probs):
+        values, idx = p.topk(min(top_k, len(p)))
+        top = [(classes[i], round(float(v), 4)) for v, i in zip(values, idx)]
+        out.append({"input": name, "label": top[0][0], "prob": top[0][1], "top": top})
+    return out
+
+
+def _read_inputs(inputs: Any, info: Any, bundle: Any) -> tuple[Any, list[str]]:
+    import numpy as np
+    import torch
+
+    if isinstance(inputs, torch.Tensor):
+        return inputs, [f"#{i}" for i in range(len(inputs))]
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    rows, names = [], []
+    for item in inputs:
+        s = str(item)
+        p = Path(s)
+        if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif") and p.is_file():
+            from PIL import Image
+
+            c, h, w = info.input_shape
+            img = Image.open(p).convert("RGB" if c == 3 else "L").resize((w, h), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+            arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+            rows.append(torch.from_numpy(arr.copy()))
+        elif p.suffix == ".npy" and p.is_file():
+            rows.append(torch.from_numpy(np.load(p, allow_pickle=False)))
+        elif "," in s or s.replace(".", "", 1).replace("-", "", 1).isdigit():
+            values = [float(v) for v in s.split(",")]
+            if len(values) != int(np.prod(info.input_shape)):
+                raise ArchlabError(f"input {s!r} has {len(values)} values; {info.name} rows have {int(np.prod(info.input_shape))}")
+            rows.append(torch.tensor(values, dtype=torch.float32).reshape(info.input_shape))
+        else:
+            raise ArchlabError(f"cannot read input {s!r}: give an image file, a .npy file or comma-separated numbers")
+        names.append(s)
+    x = torch.stack(rows)
+    if info.kind == "tabular" and bundle.feature_stats is not None:
+        mean, std = bundle.feature_stats  # raw features are standardised as the training data was
+        x = (x - mean) / std
+    return x, names
+
+
+def report(target: str | Path) -> Path:
+    """(Re)write ``report.html`` of a run folder; returns its path."""
+    from archlab.report.html import build_report
+
+    run = load_run(target)
+    return build_report(run.path, model=run.model, bundle=run.bundle)
+
+
+def experiment(name: str, out_dir: str | Path = "runs/experiments", quick: bool = False, **options: Any) -> dict[str, Any]:
+    """Run the registered experiment ``name`` (``archlab list experiments``); returns its results."""
+    from archlab.registry import EXPERIMENTS
+
+    entry = EXPERIMENTS.get(name)
+    out = Path(out_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    return entry.fn(out, quick=quick, **options)

@@ -1,0 +1,90 @@
+"""Optimizers and learning-rate schedules built from ``TrainSection``.
+
+Schedules are stepped once per optimizer step (``plateau`` once per evaluation). Epoch-based
+settings (``warmup_epochs``, ``step_size``) are converted to steps with ``steps_per_epoch``.
+
+    constant  lr
+    linear    lr * (1 - t)                         after warmup, t in [0, 1] over the run
+    cosine    min_lr + (lr - min_lr) * (1 + cos(pi t)) / 2   after warmup (Loshchilov & Hutter, 2017)
+    step      lr * gamma ** floor(epoch / step_size)
+    onecycle  Smith & Topin (2018): warm up to lr for ``onecycle_pct_start`` of the run, then anneal
+    plateau   lr * gamma when ``train.monitor`` stops improving for ``plateau_patience`` evaluations
+
+Warmup (linear from 0) applies to constant, linear, cosine and step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from archlab.config import TrainSection
+
+__all__ = ["build_optimizer", "build_scheduler", "param_groups"]
+
+
+def param_groups(params: Iterable[Any], weight_decay: float) -> list[dict[str, Any]]:
+    """Decay weights of matrices and kernels only; biases and norm parameters get none (as GPT-2/timm)."""
+    named = list(params)
+    if not named or not isinstance(named[0], tuple):
+        return [{"params": named, "weight_decay": weight_decay}]
+    decay = [p for _, p in named if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for _, p in named if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainSection) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` over ``named_params`` (name, parameter) pairs."""
+    groups = param_groups(named_params, cfg.weight_decay)
+    name = cfg.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if name == "adagrad":
+        return torch.optim.Adagrad(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_per_epoch: int, total_steps: int):
+    """The LR scheduler for ``cfg.schedule``; None for a constant LR without warmup."""
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    total = max(total_steps, 1)
+    name = cfg.schedule
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=cfg.onecycle_pct_start
+        )
+    if name == "plateau":
+        mode = cfg.monitor_mode
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=cfg.gamma, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+        )
+    if name == "constant" and warmup == 0:
+        return None
+    floor = cfg.min_lr / cfg.lr
+    step_size = max(cfg.step_size * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min((step - warmup) / max(total - warmup, 1), 1.0)
+        if name == "cosine":
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+        if name == "linear":
+            return floor + (1 - floor) * (1 - t)
+        if name == "step":
+            return cfg.gamma ** (step // step_size)
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

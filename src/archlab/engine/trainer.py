@@ -1,0 +1,519 @@
+"""The training loop: one explicit loop for every family, on Lightning Fabric.
+
+Fabric gives devices, precision (fp32, bf16/fp16 mixed with loss scaling) and distribution (DDP,
+FSDP, across processes and machines, also under ``torchrun``); the loop itself stays here, in
+plain sight (d2l's Trainer, nanoGPT's train.py)::
+
+    for epoch:
+        for batch in loader (this rank's shard; a resumed run starts mid-epoch where it stopped):
+            out = task.training_step(batch)                       # {"loss", metrics}
+            backward(out.loss / grad_accum)                       # no DDP sync until the last micro-batch
+            every grad_accum batches: clip, optimizer.step, zero_grad, scheduler.step, EMA update
+            a non-finite loss stops the run (the last good checkpoint stays)
+            every log_every steps: metrics -> JSONL, TensorBoard, progress bar
+        evaluate on val; plateau schedule; early stopping; checkpoints last (+ best)
+
+Checkpoints (:mod:`archlab.engine.checkpoint`) hold model, optimizer, scheduler, EMA, RNG
+states, counters and config, and are written atomically; ``resume`` continues exactly, so a run
+stopped and resumed ends with the same weights as one that never stopped. Ctrl-C once stops at
+the next step boundary and saves a checkpoint; twice aborts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from archlab.config import RunConfig, to_dict
+from archlab.data.base import TensorLoader
+from archlab.engine.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from archlab.engine.loggers import MetricsLogger
+from archlab.engine.optim import build_scheduler
+from archlab.tasks.base import StepContext, Task
+from archlab.utils import ArchlabError, atomic_write_json
+
+__all__ = ["Trainer", "NonFiniteLossError", "EMA", "Callback", "make_fabric"]
+
+
+class NonFiniteLossError(ArchlabError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+class Callback:
+    """Hooks into the loop. Each receives the trainer; set ``trainer.stop_reason`` to stop."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, out: dict[str, torch.Tensor]) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+
+class EMA:
+    """Exponential moving average of the weights: ``w_ema <- d * w_ema + (1 - d) * w`` each step.
+
+    Evaluation and the saved ``model.safetensors`` use the averaged weights (Polyak averaging;
+    timm's ModelEmaV2). Buffers (batch-norm statistics) are copied, not averaged.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].lerp_(v.detach(), 1 - self.decay)
+            else:
+                self.shadow[k].copy_(v)
+
+    def swap(self, model: nn.Module) -> None:
+        """Exchange the model's weights with the averaged ones (call twice to swap back)."""
+        current = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        self.shadow = current
+
+
+def make_fabric(system: Any, callbacks: Iterable[Any] = ()) -> Any:
+    """A Lightning Fabric for ``system`` (accelerator, devices, nodes, strategy, precision)."""
+    from lightning_fabric import Fabric
+
+    accelerator = system.accelerator
+    strategy = system.strategy
+    devices = system.devices
+    if accelerator == "auto" and not torch.cuda.is_available():
+        accelerator = "cpu"
+    if strategy == "auto" and (devices not in (1, "1") or system.num_nodes > 1):
+        strategy = "ddp"
+    return Fabric(
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=system.num_nodes,
+        strategy=strategy,
+        precision=system.precision,
+    )
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "python": list(_to_lists(random.getstate())),
+        "numpy": list(np.random.get_state()),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _to_lists(obj: Any) -> Any:
+    return [_to_lists(v) for v in obj] if isinstance(obj, (tuple, list)) else obj
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1], int(np_state[2]), int(np_state[3]), float(np_state[4])))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in order: equal digests mean identical weights."""
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+class _Interrupt:
+    """First Ctrl-C asks the loop to stop at the next step boundary; the second aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\narchlab: stopping after this step and saving a checkpoint (Ctrl-C again to abort)", flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    """Fits a :class:`~archlab.tasks.Task` on loaders, writing into ``run_dir``.
+
+    Args:
+        cfg: the resolved run config (its ``train`` and ``system`` sections drive the loop).
+        run_dir: the run folder (metrics.jsonl, checkpoints/, tb/, summary.json).
+        fabric: a launched Lightning Fabric (see :func:`make_fabric`).
+        callbacks: :class:`Callback` objects.
+    """
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, fabric: Any, callbacks: Iterable[Callback] = ()) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.fabric = fabric
+        self.callbacks = list(callbacks)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.global_step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best: dict[str, Any] = {}
+        self.bad_epochs = 0
+        self.stop_reason: str | None = None
+        self.train_time = 0.0
+        self.ema: EMA | None = None
+        self.scheduler: Any = None
+        self.logger: MetricsLogger | None = None
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.fabric.is_global_zero
+
+    def _loader(self, split: Any, train: bool, transform: Callable | None) -> TensorLoader:
+        t = self.cfg.train
+        bs = t.batch_size if train else self.cfg.data.eval_batch_size
+        return TensorLoader(
+            split, bs, shuffle=train, drop_last=train and len(split) >= bs * self.fabric.world_size,
+            seed=t.seed, rank=self.fabric.global_rank, world_size=self.fabric.world_size,
+            transform=transform, device=self.fabric.device,
+        )
+
+    def request_stop(self, reason: str) -> None:
+        """Stop at the next step boundary, saving a checkpoint (``reason`` goes into the summary)."""
+        self.stop_reason = reason
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, task: Task, bundle: Any, resume: str | Path | None = None) -> dict[str, Any]:
+        """Train ``task`` on ``bundle`` (a DataBundle); returns the run summary."""
+        from archlab.data.transforms import build_transform
+
+        cfg, t, fabric = self.cfg, self.cfg.train, self.fabric
+        self.task = task
+        train_tf = build_transform(bundle.info, cfg.data, train=True)
+        eval_tf = build_transform(bundle.info, cfg.data, train=False)
+        train_loader = self._loader(bundle.train, True, train_tf)
+        self.val_loader = self._loader(bundle.val, False, eval_tf) if bundle.val is not None else None
+        self.test_loader = self._loader(bundle.test, False, eval_tf) if bundle.test is not None else None
+
+        optimizers = task.configure_optimizers(t)
+        steps_per_epoch = max(len(train_loader) // t.grad_accum, 1)
+        total_steps = t.max_steps or steps_per_epoch * t.epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.scheduler = build_scheduler(optimizers[0], t, steps_per_epoch, total_steps) if task.automatic_optimization else None
+        if cfg.system.compile:
+            task.model.compile()
+        model, *optimizers = fabric.setup(task, *optimizers)
+        for name in ("training_step", "validation_step", "predict_step"):
+            model.mark_forward_method(name)
+        self.model, self.optimizers = model, optimizers
+        if t.ema_decay:
+            self.ema = EMA(task.model, t.ema_decay)
+        if resume is not None:
+            self._restore(resume)
+        self.logger = MetricsLogger(self.run_dir, enabled=self.is_main, tensorboard=cfg.system.tensorboard)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        try:
+            with _Interrupt() as interrupt:
+                self._loop(train_loader, total_steps, interrupt)
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+            if self.is_main:
+                print("archlab: aborted; the last checkpoint written is kept", flush=True)
+            self._write_summary(status="interrupted")
+            self.logger.close()
+            raise
+        except NonFiniteLossError as err:
+            self._write_summary(status="failed", message=str(err))
+            self.logger.close()
+            raise
+        status = {None: "completed", "early_stopping": "stopped_early"}.get(self.stop_reason, self.stop_reason)
+        try:
+            if status == "interrupted":
+                return self._write_summary(status=status)
+            final = self._final_evaluation()
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+            return self._write_summary(status=status, final=final)
+        finally:
+            self.logger.close()
+
+    # ------------------------------------------------------------------------------------------
+    def _loop(self, loader: TensorLoader, total_steps: int, interrupt: _Interrupt) -> None:
+        t, fabric, model = self.cfg.train, self.fabric, self.model
+        check_every = 1 if fabric.device.type == "cpu" else t.log_every
+        t0 = time.perf_counter()
+        window: dict[str, torch.Tensor] = {}
+        window_n = 0
+        while self.epoch < t.epochs and (t.max_steps is None or self.global_step < t.max_steps):
+            loader.set_epoch(self.epoch, self.batch_in_epoch)
+            model.train()
+            n_batches = len(loader)
+            bar = self._progress(n_batches)
+            for x_y in loader:
+                b = self.batch_in_epoch
+                last_micro = (b + 1) % t.grad_accum == 0 or b + 1 == n_batches
+                out = self._train_batch(x_y, last_micro)
+                loss = out["loss"].detach()
+                if (b % check_every == 0 or last_micro) and not torch.isfinite(loss).all():
+                    self._nonfinite(loss)
+                for k, v in out.items():
+                    window[k] = window.get(k, 0.0) + v.detach().float()
+                window_n += 1
+                self.batch_in_epoch = b + 1
+                if last_micro and self.task.automatic_optimization:
+                    self.global_step += 1
+                elif not self.task.automatic_optimization:
+                    self.global_step += 1
+                if bar is not None:
+                    bar.update(1)
+                if self.global_step % t.log_every == 0 and last_micro or self.batch_in_epoch == n_batches:
+                    means = {k: (v / window_n).item() for k, v in window.items()}
+                    if not all(math.isfinite(v) for v in means.values()):
+                        self._nonfinite(torch.tensor(means.get("loss", float("nan"))))
+                    self._log("train", means, elapsed=self.train_time + time.perf_counter() - t0)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
+                    window, window_n = {}, 0
+                for cb in self.callbacks:
+                    cb.on_step_end(self, out)
+                if interrupt.requested:
+                    self.stop_reason = "interrupted"
+                done = t.max_steps is not None and self.global_step >= t.max_steps
+                # Stop only between optimizer steps: a half-accumulated gradient cannot be saved.
+                if (self.stop_reason == "interrupted" and last_micro) or done:
+                    break
+            if bar is not None:
+                bar.close()
+            self.train_time += time.perf_counter() - t0
+            epoch_done = self.batch_in_epoch >= n_batches
+            if epoch_done:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                metrics = self._end_of_epoch()
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, metrics)
+            if self.stop_reason is not None:
+                if self.stop_reason == "interrupted" or not epoch_done:
+                    self._save("last")
+                break
+            t0 = time.perf_counter()
+
+    def _train_batch(self, batch: Any, last_micro: bool) -> dict[str, torch.Tensor]:
+        t, fabric, model = self.cfg.train, self.fabric, self.model
+        if not self.task.automatic_optimization:
+            ctx = StepContext(self.optimizers, fabric.backward, self._optimizer_step, self.global_step)
+            return model.training_step(batch, ctx)
+        with fabric.no_backward_sync(model, enabled=not last_micro and fabric.world_size > 1):
+            out = model.training_step(batch)
+            loss = out["loss"]
+            if fabric.device.type == "cpu" and not torch.isfinite(loss.detach()).all():
+                self._nonfinite(loss.detach())  # before backward: the weights stay good
+            fabric.backward(loss / t.grad_accum)
+        if last_micro:
+            self._optimizer_step(self.optimizers[0])
+            if self.scheduler is not None and not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.task.model)
+        return out
+
+    def _optimizer_step(self, optimizer: Any) -> None:
+        if self.cfg.train.grad_clip:
+            self.fabric.clip_gradients(self.model, optimizer, max_norm=self.cfg.train.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _nonfinite(self, loss: torch.Tensor) -> None:
+        last = self.ckpt_dir / "last.safetensors"
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint had been written yet"
+        raise NonFiniteLossError(
+            f"the training loss became {loss.flatten()[0].item()} at step {self.global_step} (epoch "
+            f"{self.epoch}, batch {self.batch_in_epoch}); training stopped and {kept}. Try a lower "
+            f"train.lr (now {self.cfg.train.lr}), train.grad_clip=1.0, or system.precision=32-true."
+        )
+
+    def _progress(self, total: int) -> Any:
+        if not (self.cfg.system.progress and self.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
+                    leave=False, dynamic_ncols=True, mininterval=0.5)
+
+    # ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, loader: TensorLoader | None) -> dict[str, float]:
+        """Batch-size-weighted means of ``validation_step`` over ``loader`` (all ranks summed)."""
+        if loader is None:
+            return {}
+        model = self.model
+        was_training = model.training
+        model.eval()
+        if self.ema is not None:
+            self.ema.swap(self.task.model)
+        sums: dict[str, torch.Tensor] = {}
+        count = torch.zeros((), device=self.fabric.device)
+        try:
+            for batch in loader:
+                n = self.task.batch_size(batch)
+                for k, v in model.validation_step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + v.detach().float() * n
+                count += n
+        finally:
+            if self.ema is not None:
+                self.ema.swap(self.task.model)
+            model.train(was_training)
+        if self.fabric.world_size > 1:
+            sums = {k: self.fabric.all_reduce(v, reduce_op="sum") for k, v in sums.items()}
+            count = self.fabric.all_reduce(count, reduce_op="sum")
+        return {k: (v / count).item() for k, v in sums.items()}
+
+    def _end_of_epoch(self) -> dict[str, float]:
+        t = self.cfg.train
+        metrics: dict[str, float] = {}
+        if self.val_loader is not None and (self.epoch % t.eval_every == 0 or self.epoch >= t.epochs):
+            val = self.evaluate(self.val_loader)
+            self._log("val", val, elapsed=self.train_time)
+            metrics = {f"val/{k}": v for k, v in val.items()}
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and t.monitor in metrics:
+            self.scheduler.step(metrics[t.monitor])
+        improved = False
+        if t.monitor in metrics:
+            value = metrics[t.monitor]
+            best = self.best.get(t.monitor)
+            improved = best is None or (value < best if t.monitor_mode == "min" else value > best)
+            if improved:
+                self.best = {"epoch": self.epoch, "step": self.global_step, **metrics}
+                self.bad_epochs = 0
+            else:
+                self.bad_epochs += 1
+            if t.early_stopping_patience is not None and self.bad_epochs > t.early_stopping_patience:
+                self.stop_reason = "early_stopping"
+        if self.epoch % t.checkpoint_every == 0 or self.epoch >= t.epochs or self.stop_reason:
+            self._save("last")
+        if improved:
+            self._save("best")
+        return metrics
+
+    def _final_evaluation(self) -> dict[str, float]:
+        final: dict[str, float] = {}
+        for split, loader in (("val", self.val_loader), ("test", self.test_loader)):
+            if loader is not None:
+                values = self.evaluate(loader)
+                if split == "test":
+                    self._log("test", values, elapsed=self.train_time)
+                final.update({f"{split}/{k}": v for k, v in values.items()})
+        if self.is_main:
+            weights = self.task.model.state_dict() if self.ema is None else self.ema.shadow
+            save_weights(self.run_dir / "model.safetensors", weights, {"model": getattr(self.task.model, "model_name", "")})
+        return final
+
+    def _log(self, split: str, values: dict[str, float], elapsed: float) -> None:
+        record: dict[str, Any] = {"split": split, "step": self.global_step,
+                                  "epoch": round(self.epoch + self.batch_in_epoch / max(self.steps_per_epoch * self.cfg.train.grad_accum, 1), 4)
+                                  if split == "train" else self.epoch, "time": round(elapsed, 3)}
+        if split == "train":
+            record["lr"] = self.optimizers[0].param_groups[0]["lr"]
+        record.update(values)
+        if self.logger is not None:
+            self.logger.log(record)
+
+    # ------------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs (see :mod:`archlab.engine.checkpoint`)."""
+        return {
+            "model": self.task.model.state_dict(),
+            "ema": self.ema.shadow if self.ema is not None else None,
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": _rng_state(),
+            "counters": {"global_step": self.global_step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                         "bad_epochs": self.bad_epochs, "train_time": self.train_time},
+            "best": self.best,
+            "config": to_dict(self.cfg),
+        }
+
+    def _save(self, which: str) -> None:
+        state = self.state() if self.is_main else None
+        if self.is_main:
+            save_checkpoint(self.ckpt_dir / f"{which}.safetensors", state)
+        self.fabric.barrier()
+
+    def _restore(self, path: str | Path) -> None:
+        state = load_checkpoint(path)
+        self.task.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.shadow = {k: v.to(self.fabric.device) for k, v in state["ema"].items()}
+        for opt, saved in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(saved)
+        if self.scheduler is not None and state.get("scheduler"):
+            self.scheduler.load_state_dict(state["scheduler"])
+        c = state["counters"]
+        self.global_step, self.epoch, self.batch_in_epoch = c["global_step"], c["epoch"], c["batch_in_epoch"]
+        self.bad_epochs, self.train_time = c["bad_epochs"], c["train_time"]
+        self.best = state.get("best") or {}
+        _set_rng_state(state["rng"])
+
+    def _write_summary(self, status: str, final: dict[str, float] | None = None, message: str = "") -> dict[str, Any]:
+        digest = weights_digest(self.task.model)
+        digests = [digest]
+        if self.fabric.world_size > 1:
+            mine = torch.tensor(list(bytes.fromhex(digest)), dtype=torch.uint8, device=self.fabric.device)
+            gathered = self.fabric.all_gather(mine).reshape(self.fabric.world_size, -1)
+            digests = [bytes(row.tolist()).hex() for row in gathered.cpu()]
+        summary = {
+            "status": status,
+            "epochs": self.epoch,
+            "steps": self.global_step,
+            "train_time_s": round(self.train_time, 3),
+            "best": self.best,
+            "final": final or {},
+            "device": str(self.fabric.device),
+            "world_size": self.fabric.world_size,
+            "precision": self.cfg.system.precision,
+            "weights_digests": digests,
+        }
+        if message:
+            summary["message"] = message
+        self.summary = summary
+        if self.is_main:
+            path = self.run_dir / "summary.json"
+            old = {}
+            if path.exists():
+                import json
+
+                try:
+                    old = json.loads(path.read_text())
+                except ValueError:
+                    old = {}
+            old.update(summary)
+            atomic_write_json(path, old)
+            summary = old
+        return summary
+

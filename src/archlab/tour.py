@@ -1,0 +1,71 @@
+"""``archlab tour`` (and ``make demo``): one representative model per family, trained on
+embedded data in a few minutes on a laptop, with an ``index.html`` linking every run's report.
+
+Each family adds its stop to :data:`STOPS`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Stop", "STOPS", "tour"]
+
+
+@dataclass
+class Stop:
+    """One stop of the tour: a model trained on an embedded dataset."""
+
+    name: str
+    model: str
+    data: str
+    family: str
+    blurb: str
+    metric: str = "test/acc"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+STOPS: list[Stop] = [
+    Stop("perceptron-iris", "perceptron", "iris", "mlp",
+         "Rosenblatt's perceptron (1958), trained with the perceptron criterion on the iris flowers."),
+    Stop("mlp-spirals", "mlp", "spirals", "mlp",
+         "A two-hidden-layer MLP separating two interleaved spirals, which no linear model can.",
+         overrides={"model.hidden_dims": [64, 64]}),
+    Stop("lenet5-digits", "lenet5", "digits", "cnn",
+         "LeNet-5 (LeCun et al., 1998) on scikit-learn's 8x8 handwritten digits."),
+    Stop("simple_cnn-digits", "simple_cnn", "digits", "cnn",
+         "The seeds' simple CNN: Conv-BatchNorm-ReLU blocks with max pooling."),
+]
+
+
+def tour(out_dir: str | Path = "tour", only: list[str] | None = None) -> Path:
+    """Train every stop (or ``only`` those named) into ``out_dir`` and write ``out_dir/index.html``."""
+    import archlab
+    from archlab.report.index import build_index
+
+    out_dir = Path(out_dir)
+    stops = [s for s in STOPS if not only or s.name in only]
+    if only and len(stops) != len(only):
+        from archlab.registry import UnknownNameError, closest
+
+        missing = [n for n in only if n not in {s.name for s in STOPS}]
+        raise UnknownNameError(f"unknown tour stop(s) {missing}; stops: {', '.join(s.name for s in STOPS)}"
+                               + (f" (did you mean {closest(missing[0], [s.name for s in STOPS])}?)" if missing else ""))
+    entries = []
+    t_all = time.perf_counter()
+    for i, stop in enumerate(stops, 1):
+        print(f"[{i}/{len(stops)}] {stop.name}: {stop.blurb}", flush=True)
+        t0 = time.perf_counter()
+        ovs = {"run.out_dir": str(out_dir), "run.name": stop.name, "system.progress": False, **stop.overrides}
+        run = archlab.train(stop.model, stop.data, overrides=ovs)
+        seconds = time.perf_counter() - t0
+        value = run.metrics.get(stop.metric)
+        print(f"    {stop.metric} = {value:.4f}  ({seconds:.1f} s)  {run.path / 'report.html'}", flush=True)
+        entries.append({"name": stop.name, "model": stop.model, "dataset": stop.data, "family": stop.family,
+                        "description": stop.blurb, "metric": stop.metric, "value": value,
+                        "time_s": round(seconds, 1), "report": f"{stop.name}/report.html"})
+    index = build_index(out_dir, entries, title="archlab tour")
+    print(f"tour: {len(entries)} stops in {time.perf_counter() - t_all:.0f} s; open {index}", flush=True)
+    return index

@@ -1,0 +1,179 @@
+"""The engine: resume equals an uninterrupted run, NaN stops cleanly, checkpoints are safe, schedules."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import archlab
+from archlab.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from archlab.engine.trainer import Callback, NonFiniteLossError
+from archlab.engine.optim import build_scheduler
+from archlab.config import TrainSection
+
+FAST = {"system.progress": False, "system.tensorboard": False, "run.report": False}
+
+
+class StopAt(Callback):
+    """Asks the trainer to stop at a global step, as Ctrl-C does."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, out):
+        if trainer.global_step == self.step:
+            trainer.request_stop("interrupted")
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / "last.safetensors")["model"]
+
+
+@pytest.mark.parametrize("stop_step", [7, 25])  # in the first epoch, and mid-way through a later one
+def test_resume_gives_identical_weights(tmp_path, stop_step):
+    over = {"train.schedule": "cosine", "train.warmup_epochs": 0.5, "train.ema_decay": 0.9, "train.grad_accum": 2}
+    full = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "full",
+                                                    "train.epochs": 3, "train.batch_size": 32, "model.hidden_dims": [16],
+                                                    "model.dropout": 0.2, **over})
+    stopped = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "part",
+                                                       "train.epochs": 3, "train.batch_size": 32, "model.hidden_dims": [16],
+                                                       "model.dropout": 0.2, **over}, callbacks=[StopAt(stop_step)])
+    assert stopped.status == "interrupted"
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.safetensors")["counters"]["global_step"] == stop_step
+    resumed = archlab.train(resume=tmp_path / "part")
+    assert resumed.status == "completed"
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed.summary["weights_digests"] == full.summary["weights_digests"]
+    assert resumed.metrics["test/acc"] == pytest.approx(full.metrics["test/acc"])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    class Poison(Callback):
+        def on_step_end(self, trainer, out):
+            if trainer.epoch == 1 and trainer.batch_in_epoch == 2:
+                with torch.no_grad():
+                    for p in trainer.task.model.parameters():
+                        p.fill_(float("nan"))
+
+    with pytest.raises(NonFiniteLossError) as err:
+        archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "nan",
+                                                  "train.epochs": 3, "model.hidden_dims": [8]}, callbacks=[Poison()])
+    msg = str(err.value)
+    assert "nan" in msg and "last good checkpoint" in msg and "train.lr" in msg
+    state = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.safetensors")
+    good = state["model"]
+    assert state["counters"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in good.values())
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "nan" in summary["message"]
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"model": {"w": torch.ones(100, 100)}, "counters": {"global_step": 3}})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_checkpoint_round_trip_of_nested_state(tmp_path):
+    state = {"model": {"a": torch.randn(3)}, "ema": None,
+             "optimizers": [{"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.randn(2)}},
+                             "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99), "params": [0]}]}],
+             "best": {"val/loss": math.inf}, "rng": {"numpy": ["MT19937", __import__("numpy").arange(3)]}}
+    save_checkpoint(tmp_path / "s.safetensors", state)
+    back = load_checkpoint(tmp_path / "s.safetensors")
+    assert torch.equal(back["model"]["a"], state["model"]["a"])
+    opt = back["optimizers"][0]
+    assert list(opt["state"]) == [0] and torch.equal(opt["state"][0]["exp_avg"], state["optimizers"][0]["state"][0]["exp_avg"])
+    assert opt["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert back["best"]["val/loss"] == math.inf
+    assert (back["rng"]["numpy"][1] == __import__("numpy").arange(3)).all()
+
+
+def test_atomic_write_leaves_old_checkpoint_on_failure(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"model": {"w": torch.zeros(2)}})
+
+    class Bad:
+        pass
+
+    with pytest.raises(TypeError):
+        save_checkpoint(path, {"model": {"w": torch.ones(2)}, "x": Bad()})
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.zeros(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temp file left behind
+
+
+def test_run_folder_contents(tmp_path):
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.report": True, "system.tensorboard": True,
+                                                    "run.out_dir": str(tmp_path), "run.name": "r", "train.epochs": 2})
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "model.safetensors", "checkpoints/last.safetensors",
+                 "checkpoints/best.safetensors", "report.html", "predictions.safetensors"):
+        assert (run.path / name).exists(), name
+    assert any((run.path / "tb").iterdir())
+    lines = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert {"train", "val", "test"} <= {r["split"] for r in lines}
+    saved = archlab.load_config(config_file=run.path / "config.yaml")
+    assert saved.model.name == "mlp" and saved.train.epochs == 2
+    ckpt = load_checkpoint(run.path / "checkpoints" / "last.safetensors")
+    assert ckpt["config"]["train"]["epochs"] == 2  # the resolved config travels with every checkpoint
+    assert run.metrics["test/acc"] > 0.8
+    assert archlab.evaluate(run.path)["test/acc"] == pytest.approx(run.metrics["test/acc"], abs=1e-6)
+
+
+def test_early_stopping(tmp_path):
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "es",
+                                                    "train.epochs": 200, "train.early_stopping_patience": 2,
+                                                    "train.lr": 0.05})
+    assert run.status == "stopped_early"
+    assert run.summary["epochs"] < 200
+    assert run.summary["epochs"] == run.summary["best"]["epoch"] + 3  # patience 2: the third bad epoch stops
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear", "step", "onecycle", "constant"])
+def test_schedules_shape(name):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    cfg = TrainSection(lr=1.0, schedule=name, warmup_epochs=1 if name != "onecycle" else 0, step_size=2, gamma=0.5)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=10, total_steps=50)
+    lrs = []
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if sched is not None:
+            sched.step()
+    if name != "onecycle":
+        assert lrs[0] == pytest.approx(0.1)  # linear warmup from lr/10 steps
+        assert lrs[9] == pytest.approx(1.0)
+    if name in ("cosine", "linear"):
+        assert lrs[-1] < 0.05
+    if name == "step":
+        assert lrs[25] == pytest.approx(0.5 ** 1)
+    if name == "onecycle":
+        assert max(lrs) == pytest.approx(1.0, rel=0.05) and lrs[-1] < 0.01
+    if name == "constant":
+        assert lrs[-1] == 1.0
+
+
+def test_bf16_mixed_on_cpu(tmp_path):
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "bf16",
+                                                    "train.epochs": 5, "system.precision": "bf16-mixed"})
+    assert run.summary["precision"] == "bf16-mixed"
+    assert run.metrics["test/acc"] > 0.8
+
+
+def test_grad_clip_and_label_smoothing_and_sgd(tmp_path):
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "misc",
+                                                    "train.epochs": 5, "train.grad_clip": 0.5, "train.label_smoothing": 0.1,
+                                                    "train.optimizer": "sgd", "train.lr": 0.1, "train.nesterov": True})
+    assert run.metrics["test/acc"] > 0.8
