@@ -1,0 +1,10 @@
+"""Imports every module that registers datasets, so ``archlab.registry.DATASETS`` is complete.
+
+The registry imports this module the first time it is read. A dataset loader has the signature
+``fn(root: Path, download: bool = True, **options) -> DataBundle``; its keyword options are what
+``load_dataset(name, **options)`` and the config's ``data.options`` may pass.
+"""
+
+from __future__ import annotations
+
+from archlab.data import embedded, vision  # noqa: F401  (imported for their registrations)
