@@ -1,4 +1,4 @@
-"""The Python API behind every CLI command: ``archlab.train``, ``evaluate``, ``predict``, ``report``.
+"""The Python API behind every CLI command: ``archlab.train``, ``evaluate``, ``predict``, ``write_report``...
 
     >>> import archlab
     >>> run = archlab.train("lenet5", data="digits", overrides={"train.epochs": 3})
@@ -22,7 +22,7 @@ from typing import Any
 from archlab.config import RunConfig, config_from_dict, load_config, apply_overrides, save_yaml
 from archlab.utils import ArchlabError
 
-__all__ = ["Run", "train", "evaluate", "predict", "load_run", "report", "experiment", "build_model_for"]
+__all__ = ["Run", "train", "evaluate", "predict", "load_run", "write_report", "experiment", "build_model_for"]
 
 
 @dataclass
@@ -355,7 +355,7 @@ def _read_inputs(inputs: Any, info: Any, bundle: Any) -> tuple[Any, list[str]]:
     return x, names
 
 
-def report(target: str | Path) -> Path:
+def write_report(target: str | Path) -> Path:
     """(Re)write ``report.html`` of a run folder; returns its path."""
     from archlab.report.html import build_report
 

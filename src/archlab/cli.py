@@ -149,7 +149,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may come before or after --flags; argparse only takes them in one run.
+    args, extra = parser.parse_known_args(argv)
+    stray = [e for e in extra if e.startswith("-") or "=" not in e]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if getattr(args, "model", None) and "=" in args.model:  # `train --resume RUN key=value`
+        args.overrides = [args.model, *args.overrides]
+        args.model = None
+    if extra:
+        target = "options" if args.command == "info" else "overrides"
+        if not hasattr(args, target):
+            parser.error(f"{args.command} takes no key=value arguments: {' '.join(extra)}")
+        setattr(args, target, list(getattr(args, target)) + extra)
     if args.version:
         from archlab import __version__
 
@@ -282,7 +294,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import archlab
 
-    print(archlab.report(args.target))
+    print(archlab.write_report(args.target))
     return 0
 
 
@@ -295,7 +307,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from archlab.tune import tune
+    from archlab.tuning import tune
 
     if not args.model or not args.data:
         raise _usage("tune needs a MODEL and --data DATASET")
@@ -318,7 +330,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
-    from archlab.tour import tour
+    from archlab.tours import tour
 
     index = tour(out_dir=args.out, only=args.only)
     print(f"tour: {index}")

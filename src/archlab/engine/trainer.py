@@ -135,7 +135,7 @@ def weights_digest(model: nn.Module) -> str:
     h = hashlib.sha256()
     for k, v in model.state_dict().items():
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -484,9 +484,12 @@ class Trainer:
         digest = weights_digest(self.task.model)
         digests = [digest]
         if self.fabric.world_size > 1:
+            import torch.distributed as dist
+
             mine = torch.tensor(list(bytes.fromhex(digest)), dtype=torch.uint8, device=self.fabric.device)
-            gathered = self.fabric.all_gather(mine).reshape(self.fabric.world_size, -1)
-            digests = [bytes(row.tolist()).hex() for row in gathered.cpu()]
+            gathered = [torch.empty_like(mine) for _ in range(self.fabric.world_size)]
+            dist.all_gather(gathered, mine)
+            digests = [bytes(row.cpu().tolist()).hex() for row in gathered]
         summary = {
             "status": status,
             "epochs": self.epoch,
