@@ -242,6 +242,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if rank_zero_only.rank == 0:
         _print_metrics(run)
+    if run.status == "interrupted":
+        return 130  # as a shell reports Ctrl-C
     return 0 if run.status in ("completed", "stopped_early") else 1
 
 

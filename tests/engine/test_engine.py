@@ -165,10 +165,19 @@ def test_schedules_shape(name):
         assert lrs[-1] == 1.0
 
 
-def test_bf16_mixed_on_cpu(tmp_path):
-    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "bf16",
-                                                    "train.epochs": 5, "system.precision": "bf16-mixed"})
-    assert run.summary["precision"] == "bf16-mixed"
+@pytest.mark.parametrize("precision, dtype", [("bf16-mixed", torch.bfloat16), ("32-true", torch.float32)])
+def test_precision_on_cpu_really_applies(tmp_path, precision, dtype):
+    seen = set()
+
+    class Spy(Callback):
+        def on_fit_start(self, trainer):
+            first = next(m for m in trainer.task.model.modules() if isinstance(m, torch.nn.Linear))
+            first.register_forward_hook(lambda mod, inp, out: seen.add((mod.training, out.dtype)))
+
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": precision,
+                                                    "train.epochs": 5, "system.precision": precision}, callbacks=[Spy()])
+    assert run.summary["precision"] == precision
+    assert seen == {(True, dtype), (False, dtype)}  # training and evaluation both ran in it
     assert run.metrics["test/acc"] > 0.8
 
 

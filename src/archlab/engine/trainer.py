@@ -327,10 +327,13 @@ class Trainer:
     def _train_batch(self, batch: Any, last_micro: bool) -> dict[str, torch.Tensor]:
         t, fabric, model = self.cfg.train, self.fabric, self.model
         if not self.task.automatic_optimization:
-            ctx = StepContext(self.optimizers, fabric.backward, self._optimizer_step, self.global_step)
+            ctx = StepContext(self.optimizers, fabric.backward, self._optimizer_step, self.global_step, fabric.autocast)
             return model.training_step(batch, ctx)
         with fabric.no_backward_sync(model, enabled=not last_micro and fabric.world_size > 1):
-            out = model.training_step(batch)
+            # Fabric applies precision only through `forward`; a step method on a single device
+            # bypasses it, so the autocast context is entered here (nesting is harmless under DDP).
+            with fabric.autocast():
+                out = model.training_step(batch)
             loss = out["loss"]
             if fabric.device.type == "cpu" and not torch.isfinite(loss.detach()).all():
                 self._nonfinite(loss.detach())  # before backward: the weights stay good
@@ -382,7 +385,9 @@ class Trainer:
         try:
             for batch in loader:
                 n = self.task.batch_size(batch)
-                for k, v in model.validation_step(batch).items():
+                with self.fabric.autocast():
+                    out = model.validation_step(batch)
+                for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v.detach().float() * n
                 count += n
         finally:

@@ -35,6 +35,7 @@ class StepContext:
     backward: Callable[[torch.Tensor], None]
     step: Callable[[torch.optim.Optimizer], None]
     global_step: int
+    autocast: Callable[[], Any]  # `with ctx.autocast():` around each network's forward
 
 
 class Task(nn.Module):
