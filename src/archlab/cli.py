@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                        epilog="example: archlab info lenet5 --data mnist model.activation=relu")
     p.add_argument("model")
     p.add_argument("--data", help="size the model for this dataset")
+    p.add_argument("--data-dir", help="data folder (default: $ARCHLAB_DATA or ~/.cache/archlab/data)")
     p.add_argument("--input-shape", help="one sample's shape, e.g. 1,28,28 or 4")
     p.add_argument("options", nargs="*", metavar="key=value", help="model options (model.x=... or x=...)")
 
@@ -216,7 +217,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.data:
         from archlab.data import load_dataset
 
-        data_info = load_dataset(args.data, val_split=0.0).info
+        data_info = load_dataset(args.data, args.data_dir, val_split=0.0).info
     print(info(args.model, input_shape=shape, data_info=data_info, **options).to_text())
     return 0
 

@@ -32,3 +32,14 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert s2["weights_digests"][0] == s2["weights_digests"][1], "the two ranks hold different weights"
     assert s1["final"]["test/acc"] > 0.9 and s2["final"]["test/acc"] > 0.9
     assert abs(s1["final"]["test/acc"] - s2["final"]["test/acc"]) < 0.05
+
+
+def test_torchrun_launch_is_detected(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "archlab",
+                          "train", "mlp", "--data", "moons", "--accelerator", "cpu", "--out", str(tmp_path), "--name", "tr",
+                          "--no-progress", "train.epochs=2", "run.report=false"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((tmp_path / "tr" / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["weights_digests"][0] == s["weights_digests"][1]

@@ -54,6 +54,23 @@ def test_resume_gives_identical_weights(tmp_path, stop_step):
     assert resumed.metrics["test/acc"] == pytest.approx(full.metrics["test/acc"])
 
 
+def test_resume_through_the_sharded_state_path(tmp_path, monkeypatch):
+    """FSDP gathers state with torch.distributed.checkpoint; the same code runs here on one CPU."""
+    import archlab.engine.trainer as tr
+
+    monkeypatch.setattr(tr, "uses_sharded_state", lambda strategy: True)
+    over = {**FAST, "run.out_dir": str(tmp_path), "train.epochs": 2, "train.batch_size": 32, "model.hidden_dims": [16]}
+    full = archlab.train("mlp", "moons", overrides={**over, "run.name": "full"})
+    part = archlab.train("mlp", "moons", overrides={**over, "run.name": "part"}, callbacks=[StopAt(9)])
+    assert part.status == "interrupted"
+    state = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.safetensors")
+    names = {f"model.{n}" for n, _ in full.model.named_parameters()}
+    assert set(state["optimizers"][0]["state"]) == names  # the gathered form keys state by parameter name
+    assert set(state["model"]) == set(full.model.state_dict())
+    resumed = archlab.train(resume=tmp_path / "part")
+    assert resumed.summary["weights_digests"] == full.summary["weights_digests"]
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     class Poison(Callback):
         def on_step_end(self, trainer, out):

@@ -89,20 +89,28 @@ def make_fabric(system: Any, callbacks: Iterable[Any] = ()) -> Any:
     """A Lightning Fabric for ``system`` (accelerator, devices, nodes, strategy, precision)."""
     from lightning_fabric import Fabric
 
+    import os
+
     accelerator = system.accelerator
     strategy = system.strategy
     devices = system.devices
+    num_nodes = system.num_nodes
+    if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ and devices in (1, "1"):
+        # Started by torchrun (or another elastic launcher): take the process layout from it.
+        devices = int(os.environ["LOCAL_WORLD_SIZE"])
+        num_nodes = max(int(os.environ["WORLD_SIZE"]) // devices, 1)
     if accelerator == "auto" and not torch.cuda.is_available():
         accelerator = "cpu"
-    if strategy == "auto" and (devices not in (1, "1") or system.num_nodes > 1):
+    if strategy == "auto" and (devices not in (1, "1") or num_nodes > 1):
         strategy = "ddp"
-    return Fabric(
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=system.num_nodes,
-        strategy=strategy,
-        precision=system.precision,
-    )
+    try:
+        return Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                      precision=system.precision)
+    except (ValueError, RuntimeError, TypeError) as err:  # Fabric's own message says what clashes
+        raise ArchlabError(
+            f"cannot run with system.accelerator={system.accelerator} devices={system.devices} "
+            f"num_nodes={system.num_nodes} strategy={system.strategy} precision={system.precision}: {err}"
+        ) from None
 
 
 def _rng_state() -> dict[str, Any]:
@@ -130,10 +138,16 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def weights_digest(model: nn.Module) -> str:
+def uses_sharded_state(strategy: str) -> bool:
+    """Whether parameters are sharded across ranks, so full state must be gathered to save it."""
+    return strategy.startswith("fsdp")
+
+
+def weights_digest(model: nn.Module | dict[str, torch.Tensor]) -> str:
     """SHA-256 of every parameter and buffer, in order: equal digests mean identical weights."""
     h = hashlib.sha256()
-    for k, v in model.state_dict().items():
+    state = model if isinstance(model, dict) else model.state_dict()
+    for k, v in state.items():
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
@@ -231,7 +245,10 @@ class Trainer:
         for name in ("training_step", "validation_step", "predict_step"):
             model.mark_forward_method(name)
         self.model, self.optimizers = model, optimizers
+        self.sharded = uses_sharded_state(cfg.system.strategy)
         if t.ema_decay:
+            if self.sharded:
+                raise ArchlabError("train.ema_decay is not supported with a sharded strategy (fsdp); use ddp")
             self.ema = EMA(task.model, t.ema_decay)
         if resume is not None:
             self._restore(resume)
@@ -450,12 +467,42 @@ class Trainer:
             self.logger.log(record)
 
     # ------------------------------------------------------------------------------------------
+    def _model_and_optimizer_state(self) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+        """Full (unsharded) model and optimizer state. Sharded strategies gather it with
+        torch.distributed.checkpoint's state-dict API, a collective call on every rank."""
+        if not self.sharded:
+            return self.task.model.state_dict(), [o.state_dict() for o in self.optimizers]
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                             get_optimizer_state_dict)
+
+        opts = StateDictOptions(full_state_dict=True)
+        wrapped = self.model._forward_module  # wraps the task: its keys start with "model."
+        model = {k.removeprefix("model."): v for k, v in get_model_state_dict(wrapped, options=opts).items()}
+        optims = [get_optimizer_state_dict(wrapped, getattr(o, "optimizer", o), options=opts) for o in self.optimizers]
+        return model, optims
+
+    def _load_model_and_optimizer_state(self, model: dict[str, torch.Tensor], optims: list[dict[str, Any]]) -> None:
+        if not self.sharded:
+            self.task.model.load_state_dict(model)
+            for opt, saved in zip(self.optimizers, optims):
+                opt.load_state_dict(saved)
+            return
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                             set_optimizer_state_dict)
+
+        opts = StateDictOptions(full_state_dict=True)
+        wrapped = self.model._forward_module
+        set_model_state_dict(wrapped, {f"model.{k}": v for k, v in model.items()}, options=opts)
+        for opt, saved in zip(self.optimizers, optims):
+            set_optimizer_state_dict(wrapped, getattr(opt, "optimizer", opt), saved, options=opts)
+
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs (see :mod:`archlab.engine.checkpoint`)."""
+        model, optims = self._model_and_optimizer_state()
         return {
-            "model": self.task.model.state_dict(),
+            "model": model,
             "ema": self.ema.shadow if self.ema is not None else None,
-            "optimizers": [o.state_dict() for o in self.optimizers],
+            "optimizers": optims,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": _rng_state(),
             "counters": {"global_step": self.global_step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
@@ -465,18 +512,16 @@ class Trainer:
         }
 
     def _save(self, which: str) -> None:
-        state = self.state() if self.is_main else None
+        state = self.state() if self.is_main or self.sharded else None  # gathering is collective
         if self.is_main:
             save_checkpoint(self.ckpt_dir / f"{which}.safetensors", state)
         self.fabric.barrier()
 
     def _restore(self, path: str | Path) -> None:
         state = load_checkpoint(path)
-        self.task.model.load_state_dict(state["model"])
+        self._load_model_and_optimizer_state(state["model"], state["optimizers"])
         if self.ema is not None and state.get("ema"):
             self.ema.shadow = {k: v.to(self.fabric.device) for k, v in state["ema"].items()}
-        for opt, saved in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(saved)
         if self.scheduler is not None and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         c = state["counters"]
@@ -486,7 +531,7 @@ class Trainer:
         _set_rng_state(state["rng"])
 
     def _write_summary(self, status: str, final: dict[str, float] | None = None, message: str = "") -> dict[str, Any]:
-        digest = weights_digest(self.task.model)
+        digest = weights_digest(self._model_and_optimizer_state()[0] if self.sharded else self.task.model)
         digests = [digest]
         if self.fabric.world_size > 1:
             import torch.distributed as dist
