@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from archlab.config import ConfigError, load_config, parse_overrides, apply_overrides, to_dict, config_from_dict
+from archlab.config import (
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    parse_overrides,
+    to_dict,
+)
 
 
 def test_defaults_recipe_file_and_overrides_in_order(tmp_path):

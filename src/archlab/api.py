@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlab.config import RunConfig, config_from_dict, load_config, apply_overrides, save_yaml
+from archlab.config import RunConfig, apply_overrides, config_from_dict, load_config, save_yaml
 from archlab.utils import ArchlabError
 
 __all__ = ["Run", "train", "evaluate", "predict", "load_run", "write_report", "experiment", "build_model_for"]

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import archlab
-from archlab.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from archlab.engine.trainer import Callback, NonFiniteLossError
-from archlab.engine.optim import build_scheduler
 from archlab.config import TrainSection
+from archlab.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from archlab.engine.optim import build_scheduler
+from archlab.engine.trainer import Callback, NonFiniteLossError
 
 FAST = {"system.progress": False, "system.tensorboard": False, "run.report": False}
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archlab.registry import register_benchmark
 from archlab.engine.trainer import Callback
+from archlab.registry import register_benchmark
 
 __all__ = ["lenet5_mnist", "mnist_root"]
 

@@ -87,9 +87,9 @@ class EMA:
 
 def make_fabric(system: Any, callbacks: Iterable[Any] = ()) -> Any:
     """A Lightning Fabric for ``system`` (accelerator, devices, nodes, strategy, precision)."""
-    from lightning_fabric import Fabric
-
     import os
+
+    from lightning_fabric import Fabric
 
     accelerator = system.accelerator
     strategy = system.strategy
@@ -472,8 +472,11 @@ class Trainer:
         torch.distributed.checkpoint's state-dict API, a collective call on every rank."""
         if not self.sharded:
             return self.task.model.state_dict(), [o.state_dict() for o in self.optimizers]
-        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                             get_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
 
         opts = StateDictOptions(full_state_dict=True)
         wrapped = self.model._forward_module  # wraps the task: its keys start with "model."
@@ -487,8 +490,11 @@ class Trainer:
             for opt, saved in zip(self.optimizers, optims):
                 opt.load_state_dict(saved)
             return
-        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
-                                                             set_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
 
         opts = StateDictOptions(full_state_dict=True)
         wrapped = self.model._forward_module
