@@ -203,3 +203,28 @@ def test_grad_clip_and_label_smoothing_and_sgd(tmp_path):
                                                     "train.epochs": 5, "train.grad_clip": 0.5, "train.label_smoothing": 0.1,
                                                     "train.optimizer": "sgd", "train.lr": 0.1, "train.nesterov": True})
     assert run.metrics["test/acc"] > 0.8
+
+
+def test_loading_never_unpickles(tmp_path, monkeypatch):
+    import pickle
+
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "p", "train.epochs": 2})
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a checkpoint or run was unpickled")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    assert load_checkpoint(run.path / "checkpoints" / "last.safetensors")["counters"]["epoch"] == 2
+    assert archlab.load_run(run.path).model is not None
+    resumed = archlab.train(resume=run.path, overrides={"train.epochs": 3})
+    assert resumed.summary["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_torch_compile_option(tmp_path):
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": "c",
+                                                    "train.epochs": 2, "system.compile": True})
+    assert run.metrics["test/acc"] > 0.7
+    assert set(load_checkpoint(run.path / "checkpoints" / "last.safetensors")["model"]) == set(run.model.state_dict())
