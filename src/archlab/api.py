@@ -118,7 +118,7 @@ def train(
     ckpt = None
     if resume is not None:
         ckpt, run_path = _find_checkpoint(resume)
-        cfg = config_from_dict(_read_yaml_dict(run_path / "config.yaml"))
+        cfg = _run_config(run_path)
         if overrides:
             cfg = apply_overrides(cfg, overrides)
         cfg.run.out_dir, cfg.run.name = str(run_path.parent), run_path.name
@@ -206,12 +206,12 @@ def _write_predictions(trainer: Any, run_dir: Path) -> None:
                  {"split": "test" if trainer.test_loader is not None else "val"})
 
 
-def _read_yaml_dict(path: Path) -> dict[str, Any]:
-    import yaml
-
+def _run_config(run_dir: Path) -> RunConfig:
+    """The resolved config saved in a run folder."""
+    path = run_dir / "config.yaml"
     if not path.is_file():
-        raise ArchlabError(f"{path} is missing: is {path.parent} an archlab run folder?")
-    return yaml.safe_load(path.read_text()) or {}
+        raise ArchlabError(f"{path} is missing: is {run_dir} an archlab run folder?")
+    return load_config(config_file=path, use_recipe=False)
 
 
 def _find_checkpoint(target: str | Path) -> tuple[Path, Path]:
@@ -248,7 +248,7 @@ def load_run(target: str | Path, *, weights: str = "final", load_data: bool = Tr
         sd = state["model"]
     else:
         run_dir = target
-        cfg = config_from_dict(_read_yaml_dict(run_dir / "config.yaml"))
+        cfg = _run_config(run_dir)
         final = run_dir / "model.safetensors"
         if weights == "final" and final.exists():
             sd = load_weights(final)
@@ -345,6 +345,8 @@ def _read_inputs(inputs: Any, info: Any, bundle: Any) -> tuple[Any, list[str]]:
             if len(values) != int(np.prod(info.input_shape)):
                 raise ArchlabError(f"input {s!r} has {len(values)} values; {info.name} rows have {int(np.prod(info.input_shape))}")
             rows.append(torch.tensor(values, dtype=torch.float32).reshape(info.input_shape))
+        elif p.suffix and not p.exists():
+            raise ArchlabError(f"input file {s!r} does not exist")
         else:
             raise ArchlabError(f"cannot read input {s!r}: give an image file, a .npy file or comma-separated numbers")
         names.append(s)

@@ -36,7 +36,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
 
 def test_torchrun_launch_is_detected(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "archlab",
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "archlab",
                           "train", "mlp", "--data", "moons", "--accelerator", "cpu", "--out", str(tmp_path), "--name", "tr",
                           "--no-progress", "train.epochs=2", "run.report=false"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -58,14 +58,21 @@ class MetricsLogger:
             self._tb = None
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` (a last, partly written line is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``metrics.jsonl`` (give the file or the run folder).
+
+    Blank or malformed lines (a run killed mid-write) are skipped; a missing file reads as empty.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
     out = []
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                out.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(obj, dict):
+                out.append(obj)
     return out

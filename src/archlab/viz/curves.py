@@ -9,7 +9,6 @@ faint and a smoothed line over them, validation as a line with markers, and test
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from archlab.engine.loggers import read_metrics  # the writer owns the format
 from archlab.viz._mpl import new_figure, save_figure, style
 
 __all__ = ["ema", "epoch_means", "metric_series", "plot_learning_curves", "read_metrics"]
@@ -26,23 +26,6 @@ __all__ = ["ema", "epoch_means", "metric_series", "plot_learning_curves", "read_
 BOOKKEEPING = frozenset({"step", "epoch", "time", "split", "global_step", "timestamp"})
 _SPLIT_COLORS = {"train": "C0", "val": "C1", "test": "C2"}
 _TITLES = {"loss": "loss", "acc": "accuracy", "lr": "learning rate"}
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file, skipping blank or malformed lines (a run killed mid-write)."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                records.append(obj)
-    return records
 
 
 def _is_number(v: Any) -> bool:
