@@ -14,6 +14,7 @@ A run folder holds everything needed to reproduce and inspect a run: ``config.ya
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,17 +60,55 @@ class Run:
         return f"Run({str(self.path)!r}, status={self.status!r}, {shown})"
 
 
-def _run_dir(cfg: RunConfig, fabric: Any) -> Path:
+def _run_dir(cfg: RunConfig, fabric: Any = None) -> Path:
     name = cfg.run.name
     if not name:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"{cfg.model.name}-{cfg.data.name}-{stamp}"
-    name = fabric.broadcast(name, src=0)  # every rank writes to (or reads) the same folder
+    if fabric is not None:
+        name = fabric.broadcast(name, src=0)  # every rank writes to (or reads) the same folder
     path = Path(cfg.run.out_dir) / name
-    if fabric.is_global_zero:
+    if fabric is None or fabric.is_global_zero:
         path.mkdir(parents=True, exist_ok=True)
-    fabric.barrier()
+    if fabric is not None:
+        fabric.barrier()
     return path
+
+
+def _is_scratch(cfg: RunConfig) -> bool:
+    from archlab.registry import MODELS
+
+    return MODELS.get(cfg.model.name).family == "scratch"
+
+
+def _scratch_data(bundle: Any) -> Any:
+    """The NumPy view of a DataBundle that the scratch engine trains on."""
+    from archlab.scratch.engine import ArraySplitNP, ScratchData
+
+    def conv(split: Any) -> Any:
+        return None if split is None else ArraySplitNP(split.x.numpy(), split.y.numpy())
+
+    info = bundle.info
+    return ScratchData(conv(bundle.train), conv(bundle.val), conv(bundle.test), info.kind, info.mean, info.std)
+
+
+def _train_scratch(cfg: RunConfig, ckpt: Path | None, callbacks: list[Any] | None, report: bool | None) -> Run:
+    """The engine's scratch path: NumPy models train in :func:`archlab.scratch.engine.fit`."""
+    from archlab.scratch.engine import fit
+
+    bundle = _load_bundle(cfg)
+    net = build_model_for(cfg, bundle)
+    run_dir = _run_dir(cfg)
+    save_yaml(cfg, run_dir / "config.yaml")
+    _write_header(run_dir, cfg, net, bundle)
+    summary = fit(net, _scratch_data(bundle), cfg, run_dir, resume=ckpt, callbacks=callbacks)
+    history = summary.pop("records", [])
+    run = Run(run_dir, cfg, summary, history, net, bundle)
+    if summary.get("status") != "interrupted" and (cfg.run.report if report is None else report):
+        from archlab.report.html import build_report
+
+        build_report(run_dir, model=None, bundle=bundle)
+    return run
 
 
 def build_model_for(cfg: RunConfig, bundle: Any) -> Any:
@@ -136,6 +175,8 @@ def train(
         import torch
 
         torch.set_num_threads(cfg.system.threads)
+    if _is_scratch(cfg):
+        return _train_scratch(cfg, ckpt, callbacks, report)
 
     fabric = make_fabric(cfg.system)
     fabric.launch()
@@ -171,7 +212,7 @@ def _write_header(run_dir: Path, cfg: RunConfig, net: Any, bundle: Any) -> None:
         "dataset": cfg.data.name,
         "family": getattr(net, "family", ""),
         "task": "classification",
-        "params": sum(p.numel() for p in net.parameters()),
+        "params": sum(math.prod(p.shape) for p in net.parameters()),
         "class_names": list(bundle.info.class_names),
     })
     atomic_write_json(path, old)
@@ -259,6 +300,8 @@ def load_run(target: str | Path, *, weights: str = "final", load_data: bool = Tr
     if bundle is None:
         raise ArchlabError("load_run needs the dataset to size the model; pass load_data=True")
     net = build_model_for(cfg, bundle)
+    if _is_scratch(cfg):
+        sd = {k: v.numpy() for k, v in sd.items()}
     net.load_state_dict(sd)
     net.eval()
     summary_path = run_dir / "summary.json"
@@ -278,6 +321,12 @@ def evaluate(target: str | Path, *, split: str = "test", weights: str = "final")
     part = getattr(run.bundle, split, None)
     if part is None:
         raise ArchlabError(f"dataset {run.config.data.name!r} has no {split!r} split; use one of {list(run.bundle.splits())}")
+    if _is_scratch(run.config):
+        from archlab.scratch import engine as scratch_engine
+
+        data = _scratch_data(run.bundle)
+        values = scratch_engine.evaluate(run.model, data, getattr(data, split))
+        return {f"{split}/{k}": v for k, v in values.items()}
     task = build_task(run.model, run.bundle.info, run.config)
     loader = TensorLoader(part, run.config.data.eval_batch_size, transform=build_transform(run.bundle.info, run.config.data, train=False))
     sums: dict[str, float] = {}
@@ -306,9 +355,16 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
     run = load_run(target)
     info = run.bundle.info
     x, names = _read_inputs(inputs, info, run.bundle)
-    tf = build_transform(info, run.config.data, train=False)
-    with torch.no_grad():
-        probs = run.model(tf(x)).float().softmax(dim=1)
+    if _is_scratch(run.config):
+        from archlab.scratch.autograd import Tensor, no_grad
+
+        with no_grad():
+            logits = run.model(Tensor(_scratch_data(run.bundle).prepare(x.numpy()))).data
+        probs = torch.from_numpy(logits).float().softmax(dim=1)
+    else:
+        tf = build_transform(info, run.config.data, train=False)
+        with torch.no_grad():
+            probs = run.model(tf(x)).float().softmax(dim=1)
     classes = info.class_names or [str(i) for i in range(probs.shape[1])]
     out = []
     for name, p in zip(names, probs):

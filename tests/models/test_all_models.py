@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from archlab.inspect import example_input
 from archlab.registry import create_model, get_model_entry, list_models
 
-ALL_MODELS = list_models()
+# NumPy models (family "scratch") have their own walk in tests/scratch/test_scratch_models.py.
+ALL_MODELS = [n for n in list_models() if get_model_entry(n).family != "scratch"]
 FAMILIES = {"mlp", "cnn", "rnn", "transformer", "generative", "graph", "scratch"}
 
 

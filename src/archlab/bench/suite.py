@@ -157,3 +157,6 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
         "bf16_mixed_run": bf16_run,
         "batch_size": 128,
     }
+
+
+from archlab.bench import scratch_bench  # noqa: E402,F401  (registers scratch_mnist)

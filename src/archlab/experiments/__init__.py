@@ -3,4 +3,13 @@
 Importing this package registers them (``archlab list experiments``).
 """
 
-from archlab.experiments import mlp_activations  # noqa: F401
+from archlab.experiments import (  # noqa: F401
+    activations_gradients,
+    lr_schedules,
+    mlp_activations,
+    mlp_capacity,
+    mlp_vs_sklearn,
+    optimizers,
+    perceptron,
+    regularization,
+)
