@@ -242,7 +242,7 @@ def info(
 
         model = create_model(model_name_or_module, data_info, **overrides)
         description = get_model_entry(model_name_or_module).summary
-    elif isinstance(model_name_or_module, nn.Module):
+    elif isinstance(model_name_or_module, nn.Module) or hasattr(model_name_or_module, "named_modules"):
         if overrides:
             raise TypeError(
                 f"options {sorted(overrides)} only apply to a model name; build the module with them instead"
@@ -252,6 +252,8 @@ def info(
         raise TypeError(f"expected a model name or an nn.Module, got {type(model_name_or_module).__name__}")
     if input_shape is None and data_info is not None and getattr(data_info, "input_shape", None):
         input_shape = tuple(data_info.input_shape)
+    if not isinstance(model, nn.Module):  # a NumPy model of archlab.scratch
+        return _scratch_info(model, description, input_shape, batch_size)
 
     x = example_input(model, batch_size, input_shape)
     if isinstance(x, torch.Tensor):
@@ -323,6 +325,70 @@ def info(
         layers=layers,
         options=_options(getattr(model, "config", None)),
         batch_size=batch_size,
+    )
+
+
+def _scratch_info(model: Any, description: str, input_shape: tuple[int, ...] | None, batch_size: int) -> ModelInfo:
+    """:class:`ModelInfo` of an ``archlab.scratch`` model: shapes by wrapping each leaf's forward,
+    FLOPs counted analytically for Linear (2 B I O) and Conv2d (2 B C_in k_h k_w C_out H_out W_out)."""
+    import numpy as np
+
+    from archlab.scratch.autograd import Tensor, no_grad
+
+    cfg = getattr(model, "config", None)
+    if input_shape is None:
+        if hasattr(cfg, "image_size"):
+            input_shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
+        elif hasattr(cfg, "input_size"):
+            input_shape = (16, cfg.input_size)  # (T, input_size): a 16-step sequence
+        else:
+            input_shape = (cfg.in_features,)
+    x = Tensor(np.random.default_rng(0).standard_normal((batch_size, *input_shape)))
+    modules = dict(model.named_modules())
+    shapes: dict[str, Any] = {}
+    flops: dict[str, int] = {}
+    originals = {}
+    for name, m in modules.items():
+        if not name or any(True for _ in m.children()):
+            continue
+
+        def wrapped(*args: Any, _m: Any = m, _name: str = name, _f: Any = m.forward, **kw: Any) -> Any:
+            out = _f(*args, **kw)
+            first = out[0] if isinstance(out, tuple) else out
+            shapes.setdefault(_name, tuple(first.shape))
+            kind = type(_m).__name__
+            if kind == "Linear":
+                flops[_name] = flops.get(_name, 0) + 2 * int(np.prod(first.shape)) * _m.weight.shape[1]
+            elif kind == "Conv2d":
+                flops[_name] = flops.get(_name, 0) + 2 * int(np.prod(first.shape)) * int(np.prod(_m.weight.shape[1:]))
+            return out
+
+        originals[name] = m
+        m.forward = wrapped
+    model.eval()
+    try:
+        with no_grad():
+            out = model(x)
+    finally:
+        for m in originals.values():
+            del m.forward  # back to the class's forward
+        model.train()
+    layers = []
+    for name, m in modules.items():
+        own = [p for n, p in m.named_parameters() if "." not in n]
+        if not name or not (name in originals or own):
+            continue
+        count = sum(int(np.prod(p.shape)) for p in own)
+        layers.append(LayerInfo(name=name, type=type(m).__name__, depth=name.count("."), output_shape=shapes.get(name),
+                                params=count, trainable=count, flops=flops.get(name, 0), calls=1))
+    params = model.parameters()
+    return ModelInfo(
+        name=getattr(model, "model_name", type(model).__name__), family=getattr(model, "family", "scratch"),
+        description=description, input_shape=tuple(x.shape), output_shape=tuple(out.shape),
+        total_params=sum(int(np.prod(p.shape)) for p in params), trainable_params=sum(int(np.prod(p.shape)) for p in params),
+        buffer_elements=sum(int(b.size) for _, b in model.named_buffers()),
+        param_bytes=sum(int(p.data.nbytes) for p in params), flops=sum(flops.values()), activation_bytes=0,
+        layers=layers, options=_options(cfg), batch_size=batch_size,
     )
 
 

@@ -32,6 +32,8 @@ STOPS: list[Stop] = [
          "Rosenblatt's perceptron (1958), trained with the perceptron criterion on the iris flowers."),
     Stop("mlp-spirals", "mlp", "spirals", "mlp",
          "A two-hidden-layer MLP separating two interleaved spirals, which no linear model can."),
+    Stop("scratch_mlp-digits", "scratch_mlp", "digits", "scratch",
+         "An MLP written from scratch in NumPy (archlab.scratch): autograd, backpropagation, Adam."),
     Stop("lenet5-digits", "lenet5", "digits", "cnn",
          "LeNet-5 (LeCun et al., 1998) on scikit-learn's 8x8 handwritten digits."),
     Stop("simple_cnn-digits", "simple_cnn", "digits", "cnn",

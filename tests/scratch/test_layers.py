@@ -3,7 +3,9 @@ finite differences and against torch.nn with the same weights (float64, 1e-10)."
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -167,6 +169,15 @@ def test_state_dict_returns_copies_and_load_keeps_arrays_and_dtypes() -> None:
     m.load_state_dict({"weight": np.ones((2, 3)), "bias": np.zeros(2)})  # float64 values
     assert m.weight.data is weight_array and m.weight.dtype == np.float32
     np.testing.assert_array_equal(m.weight.data, np.ones((2, 3)))
+
+
+def test_modules_deepcopy_and_pickle() -> None:
+    m = _net(0)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert list(clone.state_dict()) == list(m.state_dict())
+        clone[0].weight.data += 1  # independent arrays
+        assert not np.array_equal(clone[0].weight.data, m[0].weight.data)
+        assert clone(Tensor(np.ones((2, 2, 4, 4)))).shape == (2, 4)
 
 
 def test_load_state_dict_errors_are_clear() -> None:

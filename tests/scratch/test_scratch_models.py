@@ -140,3 +140,14 @@ def test_bf16_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(ArchlabError, match="float32 or float64"):
         archlab.train("scratch_mlp", "digits", overrides={**FAST, "run.out_dir": str(tmp_path),
                                                            "system.precision": "bf16-mixed"})
+
+
+def test_info_on_scratch_models():
+    from archlab.inspect import info
+
+    mlp = info("scratch_mlp")
+    assert mlp.total_params == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+    assert mlp.flops == 2 * (784 * 256 + 256 * 128 + 128 * 10)
+    cnn = info("scratch_cnn")
+    assert [layer.output_shape for layer in cnn.layers][0] == (1, 16, 28, 28)
+    assert "Conv2d" in cnn.to_text()

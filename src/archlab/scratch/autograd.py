@@ -270,6 +270,12 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        return bool(self.data)  # NumPy's rule: only one-element tensors have a truth value
+
+    def __float__(self) -> float:
+        return float(self.item())
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", threshold=20, prefix="Tensor(")
         extra = [f"dtype={self.dtype}"] if self.dtype != np.float64 else []

@@ -43,7 +43,10 @@ matrix ``cols`` of shape (C*kh*kw, B*Ho*Wo), so the convolution is one matrix pr
 and *col2im*, which adds each row block of ``dcols`` back at its kernel offset. The Python loops
 run over the kh*kw kernel offsets only; everything inside them is vectorised over batch,
 channels and pixels. Inputs are laid out channel-first, (C, B, H, W), while the columns are
-built, so the product's result (O, B*Ho*Wo) needs no copy to become (B, O, Ho, Wo).
+built, so the product's result (O, B*Ho*Wo) needs no copy to become (B, O, Ho, Wo); with
+stride 1 each offset's view is one contiguous slice of the flattened image planes
+(:class:`_ConvPlan`). Pooling uses the same per-offset views: max pooling keeps the offset of
+each window's maximum and routes the gradient there.
 """
 
 from __future__ import annotations
@@ -94,8 +97,12 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+def _target(target: Any, like: Tensor, what: str) -> Tensor:
+    """Targets as a tensor with the input's dtype and shape."""
+    y = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=like.dtype))
+    if y.shape != like.shape:
+        raise ValueError(f"{what}: target shape {y.shape} differs from input shape {like.shape}")
+    return y
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -249,9 +256,7 @@ def binary_cross_entropy(p: Tensor, target: Any, reduction: str = "mean") -> Ten
     Prefer :func:`binary_cross_entropy_with_logits` on the pre-sigmoid scores: it is exact
     where this one saturates.
     """
-    y = _as_tensor(target) if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=p.dtype))
-    if y.shape != p.shape:
-        raise ValueError(f"binary_cross_entropy: target shape {y.shape} differs from input shape {p.shape}")
+    y = _target(target, p, "binary_cross_entropy")
     if np.any((p.data < 0) | (p.data > 1)):
         raise ValueError("binary_cross_entropy needs probabilities in [0, 1]; pass logits to binary_cross_entropy_with_logits")
     with np.errstate(divide="ignore"):
@@ -274,9 +279,7 @@ def binary_cross_entropy_with_logits(z: Tensor, target: Any, reduction: str = "m
     ``-[y log s + (1 - y) log(1 - s)] = max(z, 0) - z y + log(1 + e^-|z|)``: no exp overflows,
     exact at |z| = 1000. Gradients: ``dL/dz = sigmoid(z) - y``, ``dL/dy = -z``.
     """
-    y = _as_tensor(target) if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=z.dtype))
-    if y.shape != z.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target shape {y.shape} differs from input shape {z.shape}")
+    y = _target(target, z, "binary_cross_entropy_with_logits")
     zd = z.data
     per_item = np.maximum(zd, 0) - zd * y.data + np.log1p(np.exp(-np.abs(zd)))
 

@@ -18,6 +18,14 @@ Layers
 The RNN is unrolled over time in the autograd graph, so ``loss.backward()`` *is*
 backpropagation through time (Werbos 1990): the gradient reaching h_t is the sum of the one from
 the output at t and the one flowing back from h_{t+1} through W_hh.
+
+Differences from torch.nn:
+    - ``RNN`` is one layer (no ``num_layers``, ``dropout`` or ``bidirectional``) and returns
+      h_T as (B, H), PyTorch's ``h_n[0]``.
+    - ``Linear``/``Conv2d`` default to ``init="kaiming_uniform"`` (He et al. with the ReLU gain,
+      zero bias); ``init="default"`` is PyTorch's own scheme.
+    - ``Softmax(axis)`` and ``Flatten(start_axis)`` take NumPy-style argument names.
+    - ``Module.astype(dtype)`` replaces ``.to(dtype)``; there are no devices.
 """
 
 from __future__ import annotations
