@@ -151,3 +151,23 @@ def test_info_on_scratch_models():
     cnn = info("scratch_cnn")
     assert [layer.output_shape for layer in cnn.layers][0] == (1, 16, 28, 28)
     assert "Conv2d" in cnn.to_text()
+
+
+def test_scratch_mlp_solves_the_xor_truth_table():
+    from archlab.scratch.engine import train_classifier
+    from archlab.scratch.models import ScratchMLP, ScratchMLPConfig
+
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    y = np.array([0, 1, 1, 0])
+    model = ScratchMLP(ScratchMLPConfig(in_features=2, num_classes=2, hidden_dims=(8,), activation="tanh"))
+    hist = train_classifier(model, x, y, epochs=300, batch_size=4, lr=0.05)
+    assert hist["train_acc"][-1] == 1.0  # what the perceptron cannot do (tests/experiments)
+
+
+@pytest.mark.parametrize("data, options, target", [("xor", {"data.options.noise": 0.0}, 0.95), ("iris", {}, 0.85)])
+def test_scratch_mlp_on_xor_and_iris_datasets(tmp_path, data, options, target):
+    run = archlab.train("scratch_mlp", data, overrides={**FAST, "run.out_dir": str(tmp_path), "run.name": data,
+                                                         "run.report": False, "model.hidden_dims": [16],
+                                                         "train.epochs": 60, "train.lr": 0.01, "train.batch_size": 32,
+                                                         **options})
+    assert run.metrics["test/acc"] >= target
