@@ -211,7 +211,7 @@ def _write_header(run_dir: Path, cfg: RunConfig, net: Any, bundle: Any) -> None:
         "model": cfg.model.name,
         "dataset": cfg.data.name,
         "family": getattr(net, "family", ""),
-        "task": "classification",
+        "task": getattr(net, "task", "classification"),
         "params": sum(math.prod(p.shape) for p in net.parameters()),
         "class_names": list(bundle.info.class_names),
     })
@@ -234,8 +234,9 @@ def _write_predictions(trainer: Any, run_dir: Path) -> None:
         trainer.ema.swap(model)
     try:
         with torch.no_grad(), trainer.fabric.autocast():
-            for x, y in loader:
-                logits.append(trainer.task.predict_step((x, y)).float().cpu())
+            for batch in loader:
+                out, y = trainer.task.predict_with_targets(batch)
+                logits.append(out.float().cpu())
                 targets.append(y.cpu())
     finally:
         if trainer.ema is not None:
@@ -318,9 +319,10 @@ def evaluate(target: str | Path, *, split: str = "test", weights: str = "final")
     from archlab.tasks import build_task
 
     run = load_run(target, weights=weights)
-    part = getattr(run.bundle, split, None)
-    if part is None:
-        raise ArchlabError(f"dataset {run.config.data.name!r} has no {split!r} split; use one of {list(run.bundle.splits())}")
+    splits = run.bundle.splits()
+    if split not in splits:
+        raise ArchlabError(f"dataset {run.config.data.name!r} has no {split!r} split; use one of {list(splits)}")
+    part = splits[split]
     if _is_scratch(run.config):
         from archlab.scratch import engine as scratch_engine
 
@@ -328,13 +330,20 @@ def evaluate(target: str | Path, *, split: str = "test", weights: str = "final")
         values = scratch_engine.evaluate(run.model, data, getattr(data, split))
         return {f"{split}/{k}": v for k, v in values.items()}
     task = build_task(run.model, run.bundle.info, run.config)
-    loader = TensorLoader(part, run.config.data.eval_batch_size, transform=build_transform(run.bundle.info, run.config.data, train=False))
+    if hasattr(task, "make_loaders"):  # graphs: the task knows how to read its data
+        from types import SimpleNamespace
+
+        shim = SimpleNamespace(cfg=run.config, fabric=SimpleNamespace(device=torch.device("cpu"), global_rank=0, world_size=1))
+        loader = dict(zip(("train", "val", "test"), task.make_loaders(run.bundle, shim)))[split]
+    else:
+        loader = TensorLoader(part, run.config.data.eval_batch_size,
+                              transform=build_transform(run.bundle.info, run.config.data, train=False))
     sums: dict[str, float] = {}
     n = 0
     with torch.no_grad():
         for batch in loader:
             out = task.validation_step(batch)
-            b = len(batch[1])
+            b = task.batch_size(batch)
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * b
             n += b

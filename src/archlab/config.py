@@ -107,6 +107,7 @@ class TrainSection:
     early_stopping_patience: int | None = None
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] = "min"
+    test_with: Literal["last", "best"] = "last"  # "best": final metrics from the best-monitor weights
     ema_decay: float | None = None
     seed: int = 0
     deterministic: bool = False

@@ -208,6 +208,16 @@ class Trainer:
     def is_main(self) -> bool:
         return self.fabric.is_global_zero
 
+    def tensor_loaders(self, bundle: Any) -> tuple[Any, Any, Any]:
+        """Mini-batch loaders over a DataBundle's in-memory splits, transforms on the device."""
+        from archlab.data.transforms import build_transform
+
+        train_tf = build_transform(bundle.info, self.cfg.data, train=True)
+        eval_tf = build_transform(bundle.info, self.cfg.data, train=False)
+        return (self._loader(bundle.train, True, train_tf),
+                self._loader(bundle.val, False, eval_tf) if bundle.val is not None else None,
+                self._loader(bundle.test, False, eval_tf) if bundle.test is not None else None)
+
     def _loader(self, split: Any, train: bool, transform: Callable | None) -> TensorLoader:
         t = self.cfg.train
         bs = t.batch_size if train else self.cfg.data.eval_batch_size
@@ -223,16 +233,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------
     def fit(self, task: Task, bundle: Any, resume: str | Path | None = None) -> dict[str, Any]:
-        """Train ``task`` on ``bundle`` (a DataBundle); returns the run summary."""
-        from archlab.data.transforms import build_transform
-
+        """Train ``task`` on ``bundle`` (a DataBundle, or a graph bundle); returns the run summary."""
         cfg, t, fabric = self.cfg, self.cfg.train, self.fabric
         self.task = task
-        train_tf = build_transform(bundle.info, cfg.data, train=True)
-        eval_tf = build_transform(bundle.info, cfg.data, train=False)
-        train_loader = self._loader(bundle.train, True, train_tf)
-        self.val_loader = self._loader(bundle.val, False, eval_tf) if bundle.val is not None else None
-        self.test_loader = self._loader(bundle.test, False, eval_tf) if bundle.test is not None else None
+        # A task that reads its data another way (graphs) builds its own loaders.
+        loaders = task.make_loaders(bundle, self) if hasattr(task, "make_loaders") else None
+        train_loader, self.val_loader, self.test_loader = loaders or self.tensor_loaders(bundle)
 
         optimizers = task.configure_optimizers(t)
         steps_per_epoch = max(len(train_loader) // t.grad_accum, 1)
@@ -287,11 +293,16 @@ class Trainer:
         t0 = time.perf_counter()
         window: dict[str, torch.Tensor] = {}
         window_n = 0
+        bar = None
         while self.epoch < t.epochs and (t.max_steps is None or self.global_step < t.max_steps):
             loader.set_epoch(self.epoch, self.batch_in_epoch)
             model.train()
             n_batches = len(loader)
-            bar = self._progress(n_batches)
+            if n_batches < 5:  # full-batch training (graphs): one bar over the epochs instead
+                if bar is None:
+                    bar = self._progress(t.epochs, unit="epoch")
+            else:
+                bar = self._progress(n_batches)
             for x_y in loader:
                 b = self.batch_in_epoch
                 last_micro = (b + 1) % t.grad_accum == 0 or b + 1 == n_batches
@@ -307,7 +318,7 @@ class Trainer:
                     self.global_step += 1
                 elif not self.task.automatic_optimization:
                     self.global_step += 1
-                if bar is not None:
+                if bar is not None and (n_batches >= 5 or self.batch_in_epoch == n_batches):
                     bar.update(1)
                 if self.global_step % t.log_every == 0 and last_micro or self.batch_in_epoch == n_batches:
                     means = {k: (v / window_n).item() for k, v in window.items()}
@@ -325,8 +336,9 @@ class Trainer:
                 # Stop only between optimizer steps: a half-accumulated gradient cannot be saved.
                 if (self.stop_reason == "interrupted" and last_micro) or done:
                     break
-            if bar is not None:
+            if bar is not None and (n_batches >= 5 or self.epoch + 1 >= t.epochs):
                 bar.close()
+                bar = None
             self.train_time += time.perf_counter() - t0
             epoch_done = self.batch_in_epoch >= n_batches
             if epoch_done:
@@ -340,6 +352,8 @@ class Trainer:
                     self._save("last")
                 break
             t0 = time.perf_counter()
+        if bar is not None:
+            bar.close()
 
     def _train_batch(self, batch: Any, last_micro: bool) -> dict[str, torch.Tensor]:
         t, fabric, model = self.cfg.train, self.fabric, self.model
@@ -378,11 +392,14 @@ class Trainer:
             f"train.lr (now {self.cfg.train.lr}), train.grad_clip=1.0, or system.precision=32-true."
         )
 
-    def _progress(self, total: int) -> Any:
+    def _progress(self, total: int, unit: str = "batch") -> Any:
         if not (self.cfg.system.progress and self.is_main):
             return None
         from tqdm.auto import tqdm
 
+        if unit == "epoch":
+            return tqdm(total=total, initial=self.epoch, desc="training", unit="epoch", leave=False,
+                        dynamic_ncols=True, mininterval=0.5)
         return tqdm(total=total, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
                     leave=False, dynamic_ncols=True, mininterval=0.5)
 
@@ -444,6 +461,13 @@ class Trainer:
         return metrics
 
     def _final_evaluation(self) -> dict[str, float]:
+        best = self.ckpt_dir / "best.safetensors"
+        if self.cfg.train.test_with == "best" and self.best and not self.sharded:
+            self.fabric.barrier()
+            state = load_checkpoint(best)  # the weights of the best epoch (by train.monitor), as papers report
+            self.task.model.load_state_dict({k: v.to(self.fabric.device) for k, v in state["model"].items()})
+            if self.ema is not None and state.get("ema"):
+                self.ema.shadow = {k: v.to(self.fabric.device) for k, v in state["ema"].items()}
         final: dict[str, float] = {}
         for split, loader in (("val", self.val_loader), ("test", self.test_loader)):
             if loader is not None:

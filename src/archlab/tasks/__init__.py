@@ -15,9 +15,19 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
     A model may name its task (``model.task = "classification"``); otherwise the dataset's kind
     decides. Later families add their tasks here.
     """
-    name = getattr(model, "task", None) or {"image": "classification", "tabular": "classification"}.get(info.kind)
+    kinds = {"image": "classification", "tabular": "classification", "graph_nodes": "node_classification",
+             "graph_set": "graph_classification"}
+    name = getattr(model, "task", None) or kinds.get(info.kind)
     if name == "classification":
         from archlab.tasks.classification import ClassificationTask
 
         return ClassificationTask(model, loss=cfg.train.loss, label_smoothing=cfg.train.label_smoothing)
+    if name in ("node_classification", "graph_classification"):
+        from archlab.tasks.graph import GraphClassificationTask, NodeClassificationTask
+
+        cls = NodeClassificationTask if name == "node_classification" else GraphClassificationTask
+        if kinds.get(info.kind) != name:
+            raise ValueError(f"{type(model).__name__} does {name.replace('_', ' ')}, but {info.name} is {info.kind} data; "
+                             f"pick a dataset of that kind (`archlab list datasets --family graph`)")
+        return cls(model, label_smoothing=cfg.train.label_smoothing)
     raise ValueError(f"no task trains a {type(model).__name__} on {info.kind} data ({info.name})")

@@ -59,6 +59,10 @@ class Task(nn.Module):
     def predict_step(self, batch: Any) -> torch.Tensor:
         return self.model(batch[0] if isinstance(batch, (tuple, list)) else batch)
 
+    def predict_with_targets(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, targets) of a batch, for predictions files and reports."""
+        return self.predict_step(batch), batch[1]
+
     def batch_size(self, batch: Any) -> int:
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
         return len(first)
