@@ -63,21 +63,25 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     **options: Any,
-) -> DataBundle:
+) -> DataBundle | Any:
     """Load a registered dataset (``archlab data list``) into memory.
 
     Args:
         name: registered name (``"mnist"``, ``"digits"``, ``"moons"``; ``-`` and ``_`` are alike).
         root: the data folder; default ``$ARCHLAB_DATA`` or ``~/.cache/archlab/data``.
         val_split: fraction of train held out as ``val`` (a fixed choice drawn from ``seed``)
-            when the dataset has no validation split of its own; 0 leaves ``val`` None.
+            when the dataset has no validation split of its own; 0 leaves ``val`` None. Not
+            used for graph datasets.
         seed: seed of that hold-out.
         download: fetch missing files; if False a missing file is an error saying how to get it.
         **options: the dataset's own options (``n_samples=500``, ``noise=0.2``); an unknown one
             is an error listing those it takes.
 
     Returns:
-        a :class:`DataBundle`: images uint8 (N, C, H, W), tabular float32 (N, F), labels int64 (N,).
+        a :class:`DataBundle`: images uint8 (N, C, H, W), tabular float32 (N, F), labels int64 (N,);
+        for graph datasets a :class:`~archlab.data.graph.NodeBundle` (one graph with masks) or
+        :class:`~archlab.data.graph.GraphSetBundle`, whose splits are their own (``val_split``
+        does not apply).
 
     Raises:
         UnknownNameError: no such dataset (the message lists close names).
@@ -94,8 +98,9 @@ def load_dataset(
         )
     if not 0.0 <= val_split < 1.0:
         raise DataOptionError(f"val_split must be in [0, 1), got {val_split}")
-    bundle: DataBundle = entry.fn(root=data_root(root), download=download, **options)
-    if bundle.val is None and val_split > 0:
+    bundle = entry.fn(root=data_root(root), download=download, **options)
+    # Graph bundles carry their own splits (node masks, or a fixed split of the graph list).
+    if isinstance(bundle, DataBundle) and bundle.val is None and val_split > 0:
         bundle.train, bundle.val = split_off(bundle.train, val_split, seed)
     return bundle
 
@@ -155,7 +160,7 @@ def verify_dataset(name: str, root: str | Path | None = None) -> list[dict]:
             where = r["path"] or "missing"
             got = f", md5 {r['md5_actual']}" if r["md5_actual"] else ""
             note = "" if r["path"] is None else r["note"]
-            lines.append(f"  {r['file']}: {where}{got} (expected md5 {r['md5_expected']}) {note}".rstrip())
+            lines.append(f"  {r['file']}: {where}{got} (expected md5 {r['md5_expected'] or 'unknown: cannot be verified'}) {note}".rstrip())
         lines.append(f"To fix it: delete the damaged files and run `archlab data download {name}`, or place "
                      f"copies made by hand in {data_root(root) / rows[0]['dataset']}/.")
         raise ArchlabError("\n".join(lines))

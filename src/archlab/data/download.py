@@ -55,7 +55,9 @@ class RemoteFile:
     Attributes:
         filename: the canonical file name (``"train-images-idx3-ubyte.gz"``).
         urls: full addresses to fetch it from, tried in order (mirrors).
-        md5: hex MD5 of the file as published.
+        md5: hex MD5 of the file as published, or None where no checksum is known (a file
+            whose publisher gives none and which could not be hashed here): such a file is
+            NOT verified, downloads are kept as they arrive, and every message says so.
         unpacked: the name of an equivalent local form that is accepted instead: the
             uncompressed file for a ``.gz`` (``"train-images-idx3-ubyte"``) or the folder an
             archive extracts to (``"cifar-10-batches-py"``). Its MD5 differs, so it is checked
@@ -67,7 +69,7 @@ class RemoteFile:
 
     filename: str
     urls: tuple[str, ...]
-    md5: str
+    md5: str | None
     unpacked: str | None = None
     check_unpacked: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
     homepage: str = ""
@@ -145,11 +147,12 @@ def missing_file_message(spec: RemoteFile, target_dir: Path, reason: str) -> str
     lines = [
         f"{reason}",
         f"  file:         {spec.filename}",
-        f"  expected md5: {spec.md5}",
+        f"  expected md5: {spec.md5 or 'none known (this file cannot be verified)'}",
         f"  addresses:\n{urls}",
         "To fix it: download the file by hand from one of the addresses"
         + (f" (or see {spec.homepage})" if spec.homepage else "")
-        + f", check it with `md5sum {spec.filename}` against the md5 above, and put it in",
+        + (f", check it with `md5sum {spec.filename}` against the md5 above," if spec.md5 else ",")
+        + " and put it in",
         f"    {target_dir}/",
         "or point archlab at a folder that already holds it (--data-dir or ARCHLAB_DATA).",
     ]
@@ -188,7 +191,11 @@ def download_file(spec: RemoteFile, target_dir: str | Path, *, quiet: bool = Fal
                 out.flush()
                 os.fsync(out.fileno())
             actual = digest.hexdigest()
-            if actual != spec.md5:
+            if spec.md5 is None:
+                if not quiet:
+                    print(f"archlab: {spec.filename} has no known md5, so it is NOT verified (md5 {actual})",
+                          file=sys.stderr, flush=True)
+            elif actual != spec.md5:
                 size = part.stat().st_size
                 failures.append(f"{url}: md5 {actual} ({size} bytes) does not match")
                 part.unlink(missing_ok=True)
@@ -265,6 +272,10 @@ def file_status(
     row["path"] = str(path)
     if path.name == spec.filename and path.is_file():
         row["md5_actual"] = file_md5(path)
+        if spec.md5 is None:
+            row["ok"] = True
+            row["note"] = "no known md5: present but not verified"
+            return row
         row["ok"] = row["md5_actual"] == spec.md5
         row["note"] = "" if row["ok"] else "md5 mismatch: delete it and download again"
         return row

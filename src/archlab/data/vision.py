@@ -25,8 +25,9 @@ import pickle
 import struct
 import tarfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -193,7 +194,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     Any global outside the allow-list raises :class:`pickle.UnpicklingError`.
     """
 
+    #: further ``(module, name) -> resolver()`` globals a subclass allows (see
+    #: :class:`archlab.data.graph_datasets.PlanetoidUnpickler`); the resolver returns the object.
+    extra_globals: ClassVar[dict[tuple[str, str], Callable[[], Any]]] = {}
+
     def find_class(self, module: str, name: str) -> Any:
+        resolver = self.extra_globals.get((module, name))
+        if resolver is not None:
+            return resolver()
         allowed = (module, name) in _NUMPY_GLOBALS or (
             module in ("builtins", "__builtin__") and name in _SAFE_BUILTINS
         )
@@ -209,12 +217,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def restricted_loads(data: bytes, *, encoding: str = "latin1") -> Any:
-    """Unpickle ``data`` with :class:`RestrictedUnpickler`.
+def restricted_loads(data: bytes, *, encoding: str = "latin1",
+                     unpickler: type[RestrictedUnpickler] | None = None) -> Any:
+    """Unpickle ``data`` with :class:`RestrictedUnpickler` (or the subclass ``unpickler``).
 
     ``encoding="latin1"`` reads Python 2 pickles of numpy arrays (the real CIFAR files) correctly.
     """
-    return RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+    return (unpickler or RestrictedUnpickler)(io.BytesIO(data), encoding=encoding).load()
 
 
 # --------------------------------------------------------------------------------------------
