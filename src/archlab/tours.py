@@ -34,6 +34,8 @@ STOPS: list[Stop] = [
          "A two-hidden-layer MLP separating two interleaved spirals, which no linear model can."),
     Stop("scratch_mlp-digits", "scratch_mlp", "digits", "scratch",
          "An MLP written from scratch in NumPy (archlab.scratch): autograd, backpropagation, Adam."),
+    Stop("gcn-karate", "gcn", "karate", "graph",
+         "A GCN (Kipf & Welling, 2017) on Zachary's Karate Club, from one labelled member per faction."),
     Stop("lenet5-digits", "lenet5", "digits", "cnn",
          "LeNet-5 (LeCun et al., 1998) on scikit-learn's 8x8 handwritten digits."),
     Stop("simple_cnn-digits", "simple_cnn", "digits", "cnn",
