@@ -78,6 +78,8 @@ class DataSection:
     hflip: bool = False
     cutout: int = 0
     eval_batch_size: int = 1000
+    # Graphs: neighbour sampling (Hamilton et al. 2017), fan-out per layer, e.g. [10, 10]; null = full batch.
+    num_neighbors: list[int] | None = None
 
 
 @dataclass

@@ -159,5 +159,7 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
     }
 
 
-from archlab.bench import scratch_bench  # noqa: E402,F401  (registers scratch_mnist)
-from archlab.bench import graph_bench  # noqa: E402,F401  (registers gnn_cora)
+from archlab.bench import (
+    graph_bench,  # noqa: E402,F401  (registers gnn_cora)
+    scratch_bench,  # noqa: E402,F401  (registers scratch_mnist)
+)

@@ -26,22 +26,26 @@ from archlab.config import TrainSection
 __all__ = ["build_optimizer", "build_scheduler", "param_groups"]
 
 
-def param_groups(params: Iterable[Any], weight_decay: float) -> list[dict[str, Any]]:
-    """Decay weights of matrices and kernels only; biases and norm parameters get none (as GPT-2/timm)."""
+def param_groups(params: Iterable[Any], weight_decay: float, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Decay weights of matrices and kernels only; biases and norm parameters get none (as GPT-2/timm).
+
+    ``skip`` names further parameters without decay (a model's ``no_weight_decay()``, timm's hook).
+    """
     named = list(params)
     if not named or not isinstance(named[0], tuple):
         return [{"params": named, "weight_decay": weight_decay}]
-    decay = [p for _, p in named if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for _, p in named if p.requires_grad and p.ndim < 2]
+    decay = [p for n, p in named if p.requires_grad and p.ndim >= 2 and n not in skip]
+    no_decay = [p for n, p in named if p.requires_grad and (p.ndim < 2 or n in skip)]
     groups = [{"params": decay, "weight_decay": weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     return groups
 
 
-def build_optimizer(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainSection) -> torch.optim.Optimizer:
+def build_optimizer(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainSection,
+                    no_weight_decay: set[str] = frozenset()) -> torch.optim.Optimizer:
     """The optimizer named by ``cfg.optimizer`` over ``named_params`` (name, parameter) pairs."""
-    groups = param_groups(named_params, cfg.weight_decay)
+    groups = param_groups(named_params, cfg.weight_decay, no_weight_decay)
     name = cfg.optimizer
     if name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)

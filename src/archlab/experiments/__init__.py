@@ -5,6 +5,7 @@ Importing this package registers them (``archlab list experiments``).
 
 from archlab.experiments import (  # noqa: F401
     activations_gradients,
+    gnn,
     lr_schedules,
     mlp_activations,
     mlp_capacity,

@@ -2,5 +2,5 @@
 
 from archlab.models import mlp  # noqa: F401
 from archlab.models.cnn import lenet, simple  # noqa: F401
-from archlab.scratch import models as _scratch_models  # noqa: F401,E402  (family scratch)
 from archlab.models.graph import gnn  # noqa: F401
+from archlab.scratch import models as _scratch_models  # noqa: F401,E402  (family scratch)

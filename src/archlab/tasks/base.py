@@ -71,4 +71,5 @@ class Task(nn.Module):
         """One optimizer over every trainable parameter, from ``cfg``; GANs return one per network."""
         from archlab.engine.optim import build_optimizer
 
-        return [build_optimizer(self.model.named_parameters(), cfg)]
+        skip = set(self.model.no_weight_decay()) if hasattr(self.model, "no_weight_decay") else set()
+        return [build_optimizer(self.model.named_parameters(), cfg, skip)]

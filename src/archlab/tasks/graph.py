@@ -11,13 +11,14 @@ graph (``batch`` says which graph each node belongs to); the model pools node st
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.data.graph import GraphData, batch_graphs
+from archlab.data.graph import GraphData, GraphDataError, batch_graphs
 from archlab.tasks.base import Task
 
 __all__ = ["NodeClassificationTask", "GraphClassificationTask", "FullGraphLoader", "GraphListLoader"]
@@ -39,6 +40,75 @@ class FullGraphLoader:
     def __iter__(self):
         if self.start_batch == 0:
             yield self.graph, self.split
+        self.start_batch = 0
+
+
+class NeighborLoader:
+    """Mini-batches of seed nodes with sampled neighbourhoods (GraphSAGE's sampler, Hamilton et al. 2017).
+
+    For a batch of seed nodes, layer by layer, each frontier node keeps at most ``num_neighbors[l]``
+    of its in-neighbours, drawn at random; the union of the visited nodes and the kept edges is a
+    small subgraph on which the model runs. The loss reads the seeds only (``train_mask`` marks them).
+    Memory and time per step depend on the fan-out, not on the size of the graph.
+    """
+
+    def __init__(self, graph: GraphData, seeds: torch.Tensor, num_neighbors: list[int], batch_size: int,
+                 *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.graph, self.seeds, self.num_neighbors, self.batch_size = graph, seeds, num_neighbors, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = self.start_batch = 0
+        dst = graph.edge_index[1]
+        order = torch.argsort(dst, stable=True)
+        self.src_sorted = graph.edge_index[0][order]  # in-neighbours grouped by target
+        self.ptr = torch.zeros(graph.num_nodes + 1, dtype=torch.long, device=dst.device)
+        self.ptr[1:] = torch.cumsum(torch.bincount(dst, minlength=graph.num_nodes), 0)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return self.seeds[torch.randperm(len(self.seeds), generator=g).to(self.seeds.device)][self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self._order()) / self.batch_size)
+
+    def sample(self, seeds: torch.Tensor, gen: torch.Generator) -> GraphData:
+        """The sampled subgraph around ``seeds`` (its first ``len(seeds)`` nodes are the seeds)."""
+        n = self.graph.num_nodes
+        local = torch.full((n,), -1, dtype=torch.long, device=seeds.device)
+        nodes = [seeds]
+        local[seeds] = torch.arange(len(seeds), device=seeds.device)
+        frontier, edges_src, edges_dst = seeds, [], []
+        for k in self.num_neighbors:
+            start, count = self.ptr[frontier], self.ptr[frontier + 1] - self.ptr[frontier]
+            owner = torch.repeat_interleave(torch.arange(len(frontier), device=seeds.device), count)  # (E_f,)
+            pos = torch.arange(int(count.sum()), device=seeds.device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+            cand = self.src_sorted[start[owner] + pos]
+            keys = owner.double() + torch.rand(len(owner), generator=gen, dtype=torch.float64).to(seeds.device)
+            perm = torch.argsort(keys)  # random order within each target's group
+            owner, cand = owner[perm], cand[perm]
+            rank = torch.arange(len(owner), device=seeds.device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+            keep = rank < k
+            src, dst = cand[keep], frontier[owner[keep]]
+            new = torch.unique(src[local[src] < 0])
+            local[new] = torch.arange(len(new), device=seeds.device) + sum(len(t) for t in nodes)
+            nodes.append(new)
+            edges_src.append(src)
+            edges_dst.append(dst)
+            frontier = new
+        all_nodes = torch.cat(nodes)
+        ei = torch.stack([local[torch.cat(edges_src)], local[torch.cat(edges_dst)]])
+        mask = torch.zeros(len(all_nodes), dtype=torch.bool, device=seeds.device)
+        mask[: len(seeds)] = True
+        return GraphData(self.graph.x[all_nodes], ei, self.graph.y[all_nodes], train_mask=mask)
+
+    def __iter__(self):
+        order = self._order()
+        for b in range(self.start_batch, len(self)):
+            # each batch draws from its own (seed, epoch, batch) stream, so a resumed run samples alike
+            gen = torch.Generator().manual_seed((self.seed * 7_919 + self.epoch) * 100_003 + b)
+            yield self.sample(order[b * self.batch_size:(b + 1) * self.batch_size], gen), "train"
         self.start_batch = 0
 
 
@@ -79,15 +149,30 @@ class NodeClassificationTask(Task):
         self.label_smoothing = label_smoothing
 
     def make_loaders(self, bundle: Any, trainer: Any) -> tuple[Any, Any, Any]:
-        g = bundle.graph.to(trainer.fabric.device)
+        g = bundle.graph.validate(bundle.info.name).to(trainer.fabric.device)
+        expected = getattr(self.model, "in_features", None)
+        if expected is not None and g.x.shape[1] != expected:
+            raise GraphDataError(f"{bundle.info.name}: nodes have {g.x.shape[1]} features but the model was built for "
+                                 f"{expected}; leave model.in_features unset so it is taken from the data")
         density = float((g.x != 0).float().mean()) if g.x.numel() else 1.0
         if getattr(self.model, "accepts_sparse_input", False) and getattr(self.model, "backend", "archlab") == "archlab" \
                 and density < 0.1:
             # Sparse features: x @ W and input dropout touch only the non-zeros (Kipf's GCN did the same).
-            g = GraphData(g.x.to_sparse_csr(), g.edge_index, g.y, g.train_mask, g.val_mask, g.test_mask, g.batch,
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                x = g.x.to_sparse_csr()
+            g = GraphData(x, g.edge_index, g.y, g.train_mask, g.val_mask, g.test_mask, g.batch,
                           g.num_graphs)
         val = FullGraphLoader(g, "val") if g.val_mask is not None and bool(g.val_mask.any()) else None
         test = FullGraphLoader(g, "test") if g.test_mask is not None and bool(g.test_mask.any()) else None
+        fanout = trainer.cfg.data.num_neighbors
+        if fanout:
+            f = trainer.fabric
+            seeds = torch.nonzero(bundle.graph.train_mask).flatten().to(f.device)
+            dense = bundle.graph.to(f.device)
+            train = NeighborLoader(dense, seeds, list(fanout), trainer.cfg.train.batch_size, seed=trainer.cfg.train.seed,
+                                   rank=f.global_rank, world_size=f.world_size)
+            return train, val, test
         return FullGraphLoader(g, "train"), val, test
 
     def _step(self, batch: tuple[GraphData, str], smoothing: float) -> dict[str, torch.Tensor]:

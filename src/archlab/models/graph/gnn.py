@@ -265,6 +265,10 @@ class GCN(_NodeModel):
         # residual only where the widths match and the layer is not the output layer
         self.skip = [residual and 0 < i < num_layers - 1 for i in range(num_layers)]
 
+    def no_weight_decay(self) -> set[str]:
+        """Kipf & Welling put the L2 penalty (5e-4) on the first layer's weights only; so does archlab."""
+        return {f"convs.{i}.{n}" for i, conv in enumerate(self.convs) if i > 0 for n, _ in conv.named_parameters()}
+
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         x = input_dropout(_dense_for(x, self.backend), self.dropout, self.training, self.sparse_input_dropout)
         last = len(self.convs) - 1
