@@ -21,6 +21,22 @@ import numpy as np
 from archlab.registry import register_experiment
 
 
+DEPTH_INTRO = (
+    "GCNs of 1 to 16 layers (64 hidden units, dropout 0.5, Adam lr 0.01, 200 epochs, Cora public split), with and "
+    "without residual connections between hidden layers. Li, Han & Wu (2018) showed that each GCN layer is a step of "
+    "Laplacian smoothing: stacked, they make node states indistinguishable (over-smoothing)."
+)
+LABEL_RATE_INTRO = (
+    "A 2-layer GCN against an MLP that ignores the edges, on random Cora splits with 1, 2, 5, 10 and 20 labelled "
+    "nodes per class (500 validation and 1,000 test nodes), mean over seeds."
+)
+INSPECT_INTRO = (
+    "A GCN trained with the Cora recipe: its 16-unit hidden layer drawn in 2-D with t-SNE (van der Maaten & Hinton "
+    "2008), coloured by class; a GAT's attention over one node's neighbourhood; and a table of test nodes, correct "
+    "and mistaken, with how many of their neighbours share their class."
+)
+
+
 def _data_root() -> str:
     from archlab.bench.graph_bench import cora_root
 
@@ -64,11 +80,17 @@ def gnn_depth(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     best = max(plain, key=lambda r: r["test acc"])
     deepest = max(depths)
     p_deep = next(r for r in plain if r["layers"] == deepest)["test acc"]
-    r_deep = next(r for r in rows if r["layers"] == deepest and r["residual"])["test acc"]
+    pairs = [(d, next(r["test acc"] for r in plain if r["layers"] == d),
+              next(r["test acc"] for r in rows if r["layers"] == d and r["residual"])) for d in depths if d >= 3]
+    helped = ", ".join(f"{d} layers {a:.3f} -> {b:.3f}" for d, a, b in pairs)
     conclusions = (f"The plain GCN peaks at {best['layers']} layers ({best['test acc']:.3f}) and falls to {p_deep:.3f} at "
                    f"{deepest}: node states blur into each other as each layer averages over a wider neighbourhood. "
-                   f"With residual connections the {deepest}-layer GCN keeps {r_deep:.3f}.")
-    report = write_experiment_report(out_dir, "GCN depth and over-smoothing", __doc__.split("\n\n")[1],
+                   f"Residual connections (plain -> residual): {helped}. "
+                   + ("They soften the fall at moderate depth but do not rescue the deepest network with this recipe "
+                      "(dropout 0.5 on every layer, 200 epochs): keeping deep GCNs accurate needs more than a skip "
+                      "connection between hidden layers (e.g. initial residuals and identity mapping, GCNII)."
+                      if pairs and pairs[-1][2] < best["test acc"] - 0.05 else ""))
+    report = write_experiment_report(out_dir, "GCN depth and over-smoothing", DEPTH_INTRO,
                                      figures=[("Test accuracy against depth", png)], tables=[("Runs", rows)],
                                      conclusions=conclusions)
     return {"report": str(report), "rows": rows}
@@ -102,7 +124,7 @@ def gnn_label_rate(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     conclusions = (f"With {rates[0]} label(s) per class the GCN reaches {rows[0]['gcn']:.3f} against the MLP's "
                    f"{rows[0]['graph_mlp']:.3f} (+{rows[0]['gain']:.3f}); with {rates[-1]} it is {rows[-1]['gcn']:.3f} against "
                    f"{rows[-1]['graph_mlp']:.3f}. The edges carry the labels to unlabelled neighbours, which the MLP cannot use.")
-    report = write_experiment_report(out_dir, "GCN against an MLP by label rate", __doc__.split("\n\n")[1].split("``gnn-label-rate``")[-1],
+    report = write_experiment_report(out_dir, "GCN against an MLP by label rate", LABEL_RATE_INTRO,
                                      figures=[("Test accuracy against labels per class (random splits)", png)],
                                      tables=[("Mean test accuracy", rows)], conclusions=conclusions)
     return {"report": str(report), "rows": rows}
@@ -171,7 +193,7 @@ def gnn_inspect(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         f"the last column); {same_class:.2f} of Cora's edges join nodes of the same class, which is what a GCN relies on."
     )
     report = write_experiment_report(
-        out_dir, "What a GNN sees on Cora", __doc__.split("\n\n")[1].split("``gnn-inspect``")[-1],
+        out_dir, "What a GNN sees on Cora", INSPECT_INTRO,
         figures=[("Hidden embeddings (t-SNE)", tsne_png), ("GAT attention on one neighbourhood", att_png)],
         tables=[("Node predictions: correct ones, then mistakes", nodes)], conclusions=conclusions)
     return {"report": str(report), "knn_acc_2d": knn, "attention": {"node": node, "neighbours": nbrs, "weights": w},
