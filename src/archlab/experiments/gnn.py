@@ -20,7 +20,6 @@ import numpy as np
 
 from archlab.registry import register_experiment
 
-
 DEPTH_INTRO = (
     "GCNs of 1 to 16 layers (64 hidden units, dropout 0.5, Adam lr 0.01, 200 epochs, Cora public split), with and "
     "without residual connections between hidden layers. Li, Han & Wu (2018) showed that each GCN layer is a step of "
