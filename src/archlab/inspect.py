@@ -250,7 +250,8 @@ def info(
         model = model_name_or_module
     else:
         raise TypeError(f"expected a model name or an nn.Module, got {type(model_name_or_module).__name__}")
-    if input_shape is None and data_info is not None and getattr(data_info, "input_shape", None):
+    has_own_input = hasattr(model, "example_input")  # graphs: (x, edge_index...), not one tensor
+    if input_shape is None and data_info is not None and getattr(data_info, "input_shape", None) and not has_own_input:
         input_shape = tuple(data_info.input_shape)
     if not isinstance(model, nn.Module):  # a NumPy model of archlab.scratch
         return _scratch_info(model, description, input_shape, batch_size)

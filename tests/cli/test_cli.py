@@ -113,3 +113,15 @@ def test_train_on_real_mnist_folder_as_is(shared_data, tmp_path, capsys):
     assert rc == 0
     summary = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert summary["final"]["test/acc"] > 0.8
+
+
+@pytest.mark.parametrize("name", ["gcn", "gin", "scratch_mlp", "scratch_rnn", "simple_cnn"])
+def test_info_on_every_family(name, capsys):
+    assert main(["info", name]) == 0
+    out = capsys.readouterr().out
+    assert "Parameters:" in out and "Layer" in out
+
+
+def test_info_with_graph_data(capsys):
+    assert main(["info", "gcn", "--data", "karate"]) == 0
+    assert "(1, 34)" in capsys.readouterr().out  # sized for the Karate Club's 34 identity features
