@@ -354,7 +354,8 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
     """Class probabilities for ``inputs`` from a run's model.
 
     ``inputs``: image files (PNG/JPEG; converted to the dataset's channels and size), ``.npy``
-    files, comma-separated feature rows (``"5.1,3.5,1.4,0.2"``), or a tensor of raw inputs.
+    files, comma-separated feature rows (``"5.1,3.5,1.4,0.2"``), a tensor of raw inputs, or, for
+    node classification runs, node ids of the run's graph.
     Returns one ``{"input", "label", "prob", "top": [(label, prob), ...]}`` per input.
     """
     import torch
@@ -363,14 +364,17 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
 
     run = load_run(target)
     info = run.bundle.info
-    x, names = _read_inputs(inputs, info, run.bundle)
-    if _is_scratch(run.config):
+    if info.kind.startswith("graph"):
+        probs, names = _predict_nodes(run, inputs)
+    elif _is_scratch(run.config):
         from archlab.scratch.autograd import Tensor, no_grad
 
+        x, names = _read_inputs(inputs, info, run.bundle)
         with no_grad():
             logits = run.model(Tensor(_scratch_data(run.bundle).prepare(x.numpy()))).data
         probs = torch.from_numpy(logits).float().softmax(dim=1)
     else:
+        x, names = _read_inputs(inputs, info, run.bundle)
         tf = build_transform(info, run.config.data, train=False)
         with torch.no_grad():
             probs = run.model(tf(x)).float().softmax(dim=1)
@@ -381,6 +385,26 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
         top = [(classes[i], round(float(v), 4)) for v, i in zip(values, idx)]
         out.append({"input": name, "label": top[0][0], "prob": top[0][1], "top": top})
     return out
+
+
+def _predict_nodes(run: Run, inputs: Any) -> tuple[Any, list[str]]:
+    """Node classification runs: ``inputs`` are node ids of the run's graph."""
+    import torch
+
+    if run.bundle.info.kind != "graph_nodes":
+        raise ArchlabError("predict on graph classification runs is not supported yet; use archlab eval")
+    g = run.bundle.graph
+    items = [inputs] if isinstance(inputs, (str, int)) else list(inputs)
+    try:
+        ids = [int(i) for i in items]
+    except ValueError:
+        raise ArchlabError(f"for a node classification run give node ids (0..{g.num_nodes - 1}), got {items}") from None
+    bad = [i for i in ids if not 0 <= i < g.num_nodes]
+    if bad:
+        raise ArchlabError(f"node ids {bad} are outside the graph's 0..{g.num_nodes - 1}")
+    with torch.no_grad():
+        probs = run.model(g.x, g.edge_index).float().softmax(dim=1)[ids]
+    return probs, [f"node {i}" for i in ids]
 
 
 def _read_inputs(inputs: Any, info: Any, bundle: Any) -> tuple[Any, list[str]]:

@@ -23,6 +23,7 @@ EPILOG = """examples:
   archlab train --resume runs/lenet5-digits-20260101-120000
   archlab eval runs/lenet5-digits-20260101-120000
   archlab predict runs/lenet5-digits-20260101-120000 digit.png
+  archlab train gcn --data cora --data-dir ../shared/data
   archlab data list | archlab data download mnist | archlab data verify mnist
   archlab report runs/lenet5-digits-20260101-120000
   archlab experiment mlp-activations
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify inputs with a trained run",
                        epilog="examples: archlab predict runs/lenet5-digits-... digit.png | archlab predict runs/mlp-iris-... 5.1,3.5,1.4,0.2")
     p.add_argument("target", help="run folder or checkpoint file")
-    p.add_argument("inputs", nargs="+", help="image files, .npy files or comma-separated feature rows")
+    p.add_argument("inputs", nargs="+", help="image files, .npy files, comma-separated feature rows, or node ids (graph runs)")
     p.add_argument("--top-k", type=int, default=3)
 
     p = sub.add_parser("data", help="list, download or verify datasets",

@@ -109,3 +109,16 @@ def test_neighbor_sampled_training_on_karate(tmp_path):
                                                           "data.num_neighbors": [5, 5], "train.batch_size": 2,
                                                           "train.epochs": 60, "train.lr": 0.01, "model.dropout": 0.0})
     assert run.metrics["test/acc"] >= 0.8
+
+
+def test_predict_nodes_from_cli(tmp_path, capsys):
+    from archlab.cli import main
+
+    assert main(["train", "gcn", "--data", "karate", "--out", str(tmp_path), "--name", "k", "--no-progress",
+                 "run.report=false", "system.tensorboard=false"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "k"), "0", "33"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("node 0: ") and out[1].startswith("node 33: ")
+    assert main(["predict", str(tmp_path / "k"), "99"]) == 2
+    assert "outside the graph" in capsys.readouterr().err
