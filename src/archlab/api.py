@@ -199,7 +199,19 @@ def train(
             from archlab.report.html import build_report
 
             build_report(run_dir, model=net, bundle=bundle)
+    _close_process_group(fabric)
     return run
+
+
+def _close_process_group(fabric: Any) -> None:
+    """Wait for rank 0's writing, then tear the process group down before the interpreter exits
+    (gloo aborts a process that exits with its group still open: "terminate called without an
+    active exception")."""
+    import torch.distributed as dist
+
+    if fabric.world_size > 1 and dist.is_available() and dist.is_initialized():
+        fabric.barrier()
+        dist.destroy_process_group()
 
 
 def _write_header(run_dir: Path, cfg: RunConfig, net: Any, bundle: Any) -> None:
