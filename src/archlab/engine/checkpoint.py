@@ -18,12 +18,12 @@ half-written one. A truncated or corrupt file is reported as :class:`CheckpointE
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from archlab.statefile import flatten_state, unflatten_state
 from archlab.utils import ArchlabError, atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "flatten_state", "unflatten_state",
@@ -34,57 +34,6 @@ FORMAT = "archlab-checkpoint/1"
 
 class CheckpointError(ArchlabError):
     """A checkpoint that cannot be read: missing, truncated, corrupt or of another format."""
-
-
-def flatten_state(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """Replace every tensor in a nested structure by ``{"__tensor__": key}``; collect them.
-
-    Supports dicts (keys become strings, ints remembered), lists, tuples, tensors, NumPy
-    arrays and JSON scalars (floats such as inf and nan included).
-    """
-    import numpy as np
-
-    if isinstance(obj, torch.Tensor):
-        key = prefix
-        tensors[key] = obj.detach().cpu().contiguous()
-        return {"__tensor__": key}
-    if isinstance(obj, np.ndarray):
-        key = prefix
-        tensors[key] = torch.from_numpy(np.ascontiguousarray(obj))
-        return {"__ndarray__": key}
-    if isinstance(obj, dict):
-        int_keys = [k for k in obj if isinstance(k, int)]
-        out = {str(k): flatten_state(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
-        return {"__dict__": out, "__int_keys__": [str(k) for k in int_keys]} if int_keys else out
-    if isinstance(obj, tuple):
-        return {"__tuple__": [flatten_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [flatten_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return {"__float__": repr(obj)}
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store a {type(obj).__name__} at {prefix!r} in a checkpoint")
-
-
-def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`flatten_state`."""
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__ndarray__" in obj:
-            return tensors[obj["__ndarray__"]].numpy()
-        if "__float__" in obj:
-            return float(obj["__float__"])
-        if "__tuple__" in obj:
-            return tuple(unflatten_state(v, tensors) for v in obj["__tuple__"])
-        if "__dict__" in obj:
-            ints = set(obj["__int_keys__"])
-            return {(int(k) if k in ints else k): unflatten_state(v, tensors) for k, v in obj["__dict__"].items()}
-        return {k: unflatten_state(v, tensors) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [unflatten_state(v, tensors) for v in obj]
-    return obj
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -100,9 +49,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
             rest[key] = {"__state_dict__": list(value)}
         else:
             rest[key] = flatten_state(value, f"state/{key}", tensors)
-    tensors = _unalias(tensors)
+    tensors = _unalias({k: _as_tensor(v) for k, v in tensors.items()})
     meta = {"format": FORMAT, "state": json.dumps(rest)}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _as_tensor(leaf: Any) -> torch.Tensor:
+    if isinstance(leaf, torch.Tensor):
+        return leaf.detach().cpu().contiguous()
+    return torch.from_numpy(leaf)
 
 
 def _unalias(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -143,7 +98,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if isinstance(value, dict) and "__state_dict__" in value:
             state[key] = {name: tensors[f"{key}/{name}"] for name in value["__state_dict__"]}
         else:
-            state[key] = unflatten_state(value, tensors)
+            state[key] = unflatten_state(value, tensors, lambda t: t.numpy())
     return state
 
 

@@ -18,7 +18,7 @@ from archlab.registry import register_experiment
 def mlp_width_depth(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     from archlab.experiments.common import digits_arrays
     from archlab.report.experiment import write_experiment_report
-    from archlab.scratch.engine import ArraySplitNP, ScratchData, evaluate, train_classifier
+    from archlab.scratch.engine import evaluate_arrays, train_classifier
     from archlab.scratch.models import ScratchMLP, ScratchMLPConfig
     from archlab.viz._mpl import new_figure, save_figure
 
@@ -30,8 +30,7 @@ def mlp_width_depth(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     def run(hidden: tuple[int, ...]) -> dict[str, Any]:
         model = ScratchMLP(ScratchMLPConfig(in_features=64, num_classes=10, hidden_dims=hidden, init="kaiming_uniform"))
         hist = train_classifier(model, d["x_train"], d["y_train"], epochs=epochs, batch_size=32, lr=1e-3)
-        plain = ScratchData(ArraySplitNP(d["x_train"], d["y_train"]), None, None, "tabular")
-        te = evaluate(model, plain, ArraySplitNP(d["x_test"], d["y_test"]))
+        te = evaluate_arrays(model, d["x_test"], d["y_test"])
         return {"hidden": "x".join(map(str, hidden)), "params": model.num_parameters(),
                 "train acc": round(hist["train_acc"][-1], 4), "test acc": round(te["acc"], 4),
                 "seconds": round(hist["seconds"], 2)}

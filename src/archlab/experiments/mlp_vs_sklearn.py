@@ -24,7 +24,7 @@ def mlp_vs_sklearn(out_dir: Path, quick: bool = False) -> dict[str, Any]:
 
     from archlab.experiments.common import digits_arrays
     from archlab.report.experiment import write_experiment_report
-    from archlab.scratch.engine import ArraySplitNP, ScratchData, evaluate, train_classifier
+    from archlab.scratch.engine import evaluate_arrays, train_classifier
     from archlab.scratch.models import ScratchMLP, ScratchMLPConfig
 
     d = digits_arrays()
@@ -36,8 +36,7 @@ def mlp_vs_sklearn(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         train_classifier(model, d["x_train"], d["y_train"], epochs=epochs, batch_size=32, lr=1e-3,
                          l2=1e-4 / (2 * len(d["x_train"])), seed=seed)
         t_s = time.perf_counter() - t0
-        plain = ScratchData(ArraySplitNP(d["x_train"], d["y_train"]), None, None, "tabular")
-        acc_s = evaluate(model, plain, ArraySplitNP(d["x_test"], d["y_test"]))["acc"]
+        acc_s = evaluate_arrays(model, d["x_test"], d["y_test"])["acc"]
         clf = MLPClassifier(hidden_layer_sizes=(100,), solver="adam", learning_rate_init=1e-3, batch_size=32,
                             max_iter=epochs, alpha=1e-4, random_state=seed, n_iter_no_change=epochs + 1)
         t0 = time.perf_counter()

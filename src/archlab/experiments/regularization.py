@@ -30,7 +30,7 @@ VARIANTS = {
 def regularization(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     from archlab.experiments.common import digits_arrays
     from archlab.report.experiment import write_experiment_report
-    from archlab.scratch.engine import ArraySplitNP, ScratchData, evaluate, train_classifier
+    from archlab.scratch.engine import evaluate_arrays, train_classifier
     from archlab.scratch.models import ScratchMLP, ScratchMLPConfig
     from archlab.viz._mpl import new_figure, save_figure
 
@@ -43,10 +43,9 @@ def regularization(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         hist = train_classifier(model, d["x_train"], d["y_train"], d["x_val"], d["y_val"], epochs=epochs,
                                 batch_size=32, lr=1e-3, l1=v.get("l1", 0.0), l2=v.get("l2", 0.0),
                                 patience=v.get("patience"))
-        plain = ScratchData(ArraySplitNP(d["x_train"], d["y_train"]), None, None, "tabular")
-        tr = evaluate(model, plain, ArraySplitNP(d["x_train"], d["y_train"]))
-        va = evaluate(model, plain, ArraySplitNP(d["x_val"], d["y_val"]))
-        te = evaluate(model, plain, ArraySplitNP(d["x_test"], d["y_test"]))
+        tr = evaluate_arrays(model, d["x_train"], d["y_train"])
+        va = evaluate_arrays(model, d["x_val"], d["y_val"])
+        te = evaluate_arrays(model, d["x_test"], d["y_test"])
         curves[name] = hist
         rows.append({"regularization": name, "train acc": round(tr["acc"], 4), "val acc": round(va["acc"], 4),
                      "gap (train - val) acc": round(tr["acc"] - va["acc"], 4), "train loss": round(tr["loss"], 4),

@@ -26,12 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from archlab.engine.loggers import MetricsLogger
 from archlab.scratch import functional as F
 from archlab.scratch import optim
 from archlab.scratch.autograd import Tensor, no_grad
+from archlab.statefile import flatten_state, unflatten_state
 from archlab.utils import ArchlabError, atomic_write, atomic_write_json
 
-__all__ = ["ArraySplitNP", "ScratchData", "fit", "evaluate", "predict_logits", "save_state", "load_state"]
+__all__ = ["ArraySplitNP", "ScratchData", "fit", "evaluate", "evaluate_arrays", "train_classifier", "predict_logits",
+           "save_state", "load_state"]
 
 FORMAT = "archlab-checkpoint/1"
 
@@ -121,48 +124,14 @@ def evaluate(model: Any, data: ScratchData, split: ArraySplitNP | None, batch_si
     return {"loss": loss, "acc": acc}
 
 
+def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """:func:`evaluate` on plain float arrays (already prepared inputs)."""
+    split = ArraySplitNP(x, y)
+    return evaluate(model, ScratchData(split, None, None, "tabular"), split)
+
+
 # ----------------------------------------------------------------------------------------------
 # checkpoints: the same single-file safetensors format as the torch engine
-
-
-def _flatten(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
-    if isinstance(obj, np.ndarray):
-        arrays[prefix] = np.ascontiguousarray(obj)
-        return {"__ndarray__": prefix}
-    if isinstance(obj, dict):
-        ints = [str(k) for k in obj if isinstance(k, int)]
-        out = {str(k): _flatten(v, f"{prefix}.{k}", arrays) for k, v in obj.items()}
-        return {"__dict__": out, "__int_keys__": ints} if ints else out
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_flatten(v, f"{prefix}.{i}", arrays) for i, v in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [_flatten(v, f"{prefix}.{i}", arrays) for i, v in enumerate(obj)]
-    if isinstance(obj, (np.floating, np.integer)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return {"__float__": repr(obj)}
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store a {type(obj).__name__} at {prefix!r} in a checkpoint")
-
-
-def _unflatten(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    if isinstance(obj, dict):
-        if "__ndarray__" in obj:
-            return arrays[obj["__ndarray__"]]
-        if "__tensor__" in obj:
-            return arrays[obj["__tensor__"]]
-        if "__float__" in obj:
-            return float(obj["__float__"])
-        if "__tuple__" in obj:
-            return tuple(_unflatten(v, arrays) for v in obj["__tuple__"])
-        if "__dict__" in obj:
-            ints = set(obj["__int_keys__"])
-            return {(int(k) if k in ints else k): _unflatten(v, arrays) for k, v in obj["__dict__"].items()}
-        return {k: _unflatten(v, arrays) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_unflatten(v, arrays) for v in obj]
-    return obj
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
@@ -177,7 +146,7 @@ def save_state(path: str | Path, state: dict[str, Any]) -> Path:
                 arrays[f"model/{name}"] = np.ascontiguousarray(a)
             rest[key] = {"__state_dict__": list(value)}
         else:
-            rest[key] = _flatten(value, f"state/{key}", arrays)
+            rest[key] = flatten_state(value, f"state/{key}", arrays)
     meta = {"format": FORMAT, "state": json.dumps(rest)}
     return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
 
@@ -204,25 +173,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
         if isinstance(value, dict) and "__state_dict__" in value:
             state[key] = {n: arrays[f"{key}/{n}"] for n in value["__state_dict__"]}
         else:
-            state[key] = _unflatten(value, arrays)
+            state[key] = unflatten_state(value, arrays)
     return state
 
 
 # ----------------------------------------------------------------------------------------------
 # the loop
-
-
-class _Logger:
-    def __init__(self, run_dir: Path) -> None:
-        self.records: list[dict[str, Any]] = []
-        self._f = open(run_dir / "metrics.jsonl", "a", buffering=1)
-
-    def log(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        self._f.write(json.dumps(record) + "\n")
-
-    def close(self) -> None:
-        self._f.close()
 
 
 def fit(model: Any, data: ScratchData, cfg: Any, run_dir: Path, resume: str | Path | None = None,
@@ -260,7 +216,7 @@ def fit(model: Any, data: ScratchData, cfg: Any, run_dir: Path, resume: str | Pa
         c = state["counters"]
         step, epoch, bad, train_time = c["global_step"], c["epoch"], c["bad_epochs"], c["train_time"]
         best = state.get("best") or {}
-    logger = _Logger(run_dir)
+    logger = MetricsLogger(run_dir, tensorboard=False)
     status, message = "completed", ""
 
     def snapshot() -> dict[str, Any]:
@@ -408,7 +364,6 @@ def train_classifier(
     stopper = optim.EarlyStopping(patience=patience, mode="min") if patience is not None else None
     hist: dict[str, Any] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
     best_state, t0 = None, time.perf_counter()
-    plain = ScratchData(ArraySplitNP(x_train, y_train), None, None, "tabular")
     for epoch in range(epochs):
         model.train()
         for idx in _batches(len(x_train), batch_size, seed, epoch, shuffle=True):
@@ -420,11 +375,11 @@ def train_classifier(
             opt.zero_grad()
             loss.backward()
             opt.step()
-        tr = evaluate(model, plain, ArraySplitNP(x_train, y_train))
+        tr = evaluate_arrays(model, x_train, y_train)
         hist["train_loss"].append(tr["loss"])
         hist["train_acc"].append(tr["acc"])
         if x_val is not None:
-            va = evaluate(model, plain, ArraySplitNP(x_val, y_val))
+            va = evaluate_arrays(model, x_val, y_val)
             hist["val_loss"].append(va["loss"])
             hist["val_acc"].append(va["acc"])
             if stopper is not None:

@@ -211,6 +211,15 @@ class _NodeModel(nn.Module):
     accepts_sparse_input: ClassVar[bool] = False
     in_features: int
 
+    def _conv_stack(self, x: Tensor, edge_index: Tensor, act: Any) -> Tensor:
+        """Input dropout, then ``self.convs`` with ``act`` and dropout between them (and the
+        residual ``h + x`` where ``self.skip`` says); the last layer's output is the logits."""
+        x = input_dropout(_dense_for(x, self.backend), self.dropout, self.training, self.sparse_input_dropout)
+        for i, conv in enumerate(self.convs[:-1]):
+            h = act(conv(x, edge_index))  # (N, hidden)
+            x = F.dropout(h + x if self.skip[i] else h, self.dropout, self.training)
+        return self.convs[-1](x, edge_index)  # (N, K)
+
     def example_input(self, batch_size: int = 1) -> tuple[Tensor, Tensor]:
         """``(x, edge_index)`` of a random graph with ``batch_size`` nodes (logits (batch_size, K))."""
         g = torch.Generator().manual_seed(0)
@@ -270,15 +279,7 @@ class GCN(_NodeModel):
         return {f"convs.{i}.{n}" for i, conv in enumerate(self.convs) if i > 0 for n, _ in conv.named_parameters()}
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = input_dropout(_dense_for(x, self.backend), self.dropout, self.training, self.sparse_input_dropout)
-        last = len(self.convs) - 1
-        for i, conv in enumerate(self.convs):
-            h = conv(x, edge_index)  # (N, hidden) | (N, K)
-            if i == last:
-                return h
-            h = F.relu(h)
-            x = F.dropout(h + x if self.skip[i] else h, self.dropout, self.training)
-        raise AssertionError("unreachable")
+        return self._conv_stack(x, edge_index, F.relu)
 
 
 class GraphSAGE(_NodeModel):
@@ -376,15 +377,7 @@ class GAT(_NodeModel):
         self.skip = [residual and 0 < i < num_layers - 1 for i in range(num_layers)]
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = input_dropout(_dense_for(x, self.backend), self.dropout, self.training, self.sparse_input_dropout)
-        last = len(self.convs) - 1
-        for i, conv in enumerate(self.convs):
-            h = conv(x, edge_index)
-            if i == last:
-                return h  # (N, K)
-            h = F.elu(h)  # (N, heads * hidden)
-            x = F.dropout(h + x if self.skip[i] else h, self.dropout, self.training)
-        raise AssertionError("unreachable")
+        return self._conv_stack(x, edge_index, F.elu)  # hidden (N, heads * hidden) -> (N, K)
 
 
 class GraphMLP(_NodeModel):
