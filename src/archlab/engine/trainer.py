@@ -289,7 +289,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     def _loop(self, loader: TensorLoader, total_steps: int, interrupt: _Interrupt) -> None:
         t, fabric, model = self.cfg.train, self.fabric, self.model
-        check_every = 1 if fabric.device.type == "cpu" else t.log_every
+        check_every = 1 if fabric.device.type == "cpu" else t.log_every  # a check syncs an accelerator
+        # On the CPU, automatically optimised steps check their loss before backward (_train_batch).
+        checked_in_step = fabric.device.type == "cpu" and self.task.automatic_optimization
         t0 = time.perf_counter()
         window: dict[str, torch.Tensor] = {}
         window_n = 0
@@ -308,7 +310,7 @@ class Trainer:
                 last_micro = (b + 1) % t.grad_accum == 0 or b + 1 == n_batches
                 out = self._train_batch(x_y, last_micro)
                 loss = out["loss"].detach()
-                if (b % check_every == 0 or last_micro) and not torch.isfinite(loss).all():
+                if not checked_in_step and (b % check_every == 0 or last_micro) and not torch.isfinite(loss).all():
                     self._nonfinite(loss)
                 for k, v in out.items():
                     window[k] = window.get(k, 0.0) + v.detach().float()
