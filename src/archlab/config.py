@@ -59,6 +59,11 @@ class ModelSection:
 
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # Transfer learning (archlab.transfer): weights to start from, a local .safetensors/.pt/.pth
+    # file, an archlab run folder, or an http(s) address (downloaded to the cache when online).
+    # Tensors whose shape differs (a new head) are left at their fresh initialisation and listed.
+    init: str | None = None
+    init_strict: bool = False  # True: every key must match (torch's strict=True)
 
 
 @dataclass
@@ -77,6 +82,10 @@ class DataSection:
     random_crop_padding: int = 0
     hflip: bool = False
     cutout: int = 0
+    random_erasing: float = 0.0  # probability per image (Zhong et al. 2020)
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup (Zhang et al. 2018); 0 = off
+    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix (Yun et al. 2019); 0 = off
+    label_fraction: float = 1.0  # keep this fraction of the training labels (stratified, seeded)
     eval_batch_size: int = 1000
     # Graphs: neighbour sampling (Hamilton et al. 2017), fan-out per layer, e.g. [10, 10]; null = full batch.
     num_neighbors: list[int] | None = None
@@ -111,6 +120,11 @@ class TrainSection:
     monitor_mode: Literal["min", "max"] = "min"
     test_with: Literal["last", "best"] = "last"  # "best": final metrics from the best-monitor weights
     ema_decay: float | None = None
+    # Transfer learning (archlab.transfer): what trains, and how fast each depth learns.
+    finetune: Literal["full", "linear_probe", "partial"] = "full"
+    trainable_groups: int = 1  # "partial": the last N layer groups (the head is group 1)
+    layer_lr_decay: float = 1.0  # discriminative lr: group k from the top gets lr * decay**k
+    unfreeze_every: int | None = None  # gradual unfreezing: one more group every N epochs
     seed: int = 0
     deterministic: bool = False
     log_every: int = 50
@@ -367,7 +381,7 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     for key, value in flat.items():
         full = resolve_key(key)
         section, _, rest = full.partition(".")
-        if section == "model" and rest != "name":
+        if section == "model" and rest not in ("name", "init", "init_strict"):
             tree.setdefault("model", {}).setdefault("options", {})[rest.removeprefix("options.")] = value
         elif full.startswith("data.options."):
             tree.setdefault("data", {}).setdefault("options", {})[full[len("data.options."):]] = value

@@ -153,7 +153,7 @@ def register_model(name: str, *, family: str, config: type | None = None, **defa
 
     Args:
         name: the variant's name, e.g. ``"resnet18"``.
-        family: ``mlp``, ``cnn``, ``rnn``, ``transformer``, ``generative``, ``graph`` or ``scratch``.
+        family: ``mlp``, ``cnn``, ``vit``, ``rnn``, ``transformer``, ``generative``, ``graph`` or ``scratch``.
         config: the model's config dataclass; ``create_model`` checks overrides against its
             fields (types and allowed values) and fills data-dependent fields (``in_channels``,
             ``num_classes``, ``in_features``, ``image_size``) from the dataset.

@@ -26,7 +26,7 @@ from archlab.registry import create_model, get_model_entry, list_models
 
 # NumPy models (family "scratch") have their own walk in tests/scratch/test_scratch_models.py.
 ALL_MODELS = [n for n in list_models() if get_model_entry(n).family != "scratch"]
-FAMILIES = {"mlp", "cnn", "rnn", "transformer", "generative", "graph", "scratch"}
+FAMILIES = {"mlp", "cnn", "vit", "rnn", "transformer", "generative", "graph", "scratch"}
 
 
 def tiny_overrides(name: str) -> dict[str, Any]:

@@ -1,6 +1,16 @@
 """Model families. Importing this package registers every model (``archlab list models``)."""
 
-from archlab.models import mlp  # noqa: F401
-from archlab.models.cnn import lenet, simple  # noqa: F401
+from archlab.models import mlp, vit  # noqa: F401
+from archlab.models.cnn import (  # noqa: F401
+    alexnet,
+    densenet,
+    efficientnet,
+    googlenet,
+    lenet,
+    mobilenet,
+    resnet,
+    simple,
+    vgg,
+)
 from archlab.models.graph import gnn  # noqa: F401
 from archlab.scratch import models as _scratch_models  # noqa: F401,E402  (family scratch)

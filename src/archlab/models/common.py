@@ -19,6 +19,7 @@ __all__ = [
     "Activation",
     "InitScheme",
     "ScaledTanh",
+    "check_image_input",
     "get_act_layer",
     "init_linear_",
 ]
@@ -119,3 +120,41 @@ def init_linear_(module: nn.Module, scheme: str, act_layer: Callable[..., nn.Mod
             )
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+
+
+def check_image_input(
+    model: nn.Module,
+    x: torch.Tensor,
+    in_channels: int,
+    *,
+    image_size: int | None = None,
+    min_size: int = 1,
+) -> None:
+    """Raise a ValueError naming the model's expected input when ``x`` is not (B, C, H, W) it can take.
+
+    Args:
+        model: the model (its ``model_name``, set by ``create_model``, names it in the message).
+        x: the input batch.
+        in_channels: channels the model was built for.
+        image_size: the only side it accepts (models with a flatten head or position embeddings);
+            ``None`` when any size from ``min_size`` up works (global pooling).
+        min_size: the smallest side the stride/pooling stack can take.
+    """
+    name = getattr(model, "model_name", type(model).__name__)
+    side = f"{image_size}x{image_size}" if image_size is not None else f"H, W >= {min_size}"
+    expected = f"{name} expects images (B, {in_channels}, H, W) with {side}"
+    if x.dim() != 4:
+        hint = " (add a batch dimension: x[None])" if x.dim() == 3 else ""
+        raise ValueError(f"{expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}{hint}")
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"{expected}, got {x.shape[1]} channels (shape {tuple(x.shape)}); build it with "
+            f"in_channels={x.shape[1]} (model.in_channels={x.shape[1]}) or convert the images"
+        )
+    h, w = x.shape[-2:]
+    if image_size is not None and (h, w) != (image_size, image_size):
+        raise ValueError(
+            f"{expected}, got {h}x{w}; build it with image_size={h} (model.image_size={h}) or resize"
+        )
+    if min(h, w) < min_size:
+        raise ValueError(f"{expected}, got {h}x{w}: too small for its strides; upsample the images")

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.models.common import get_act_layer
+from archlab.models.common import check_image_input, get_act_layer
 from archlab.registry import register_model
 
 __all__ = ["C3_TABLE", "LeNet5", "LeNet5Config", "PartialConv2d", "RBFOutput", "Subsampling", "paper_init_"]
@@ -282,6 +282,7 @@ class LeNet5(nn.Module):
 
     def fit_input(self, x: torch.Tensor) -> torch.Tensor:
         """Bring (B, C, H, W) images to 32x32: pad 28x28 by 2 zeros a side, resize anything else."""
+        check_image_input(self, x, self.c1.in_channels)
         h, w = x.shape[-2:]
         if (h, w) == (28, 28):
             return F.pad(x, (2, 2, 2, 2))  # (B, C, 32, 32)

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from archlab.models.common import Activation, get_act_layer
+from archlab.models.common import check_image_input, Activation, get_act_layer
 from archlab.registry import register_model
 
 __all__ = ["ConvBlock", "SimpleCNN", "SimpleCNNConfig"]
@@ -158,6 +158,7 @@ class SimpleCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.image_size = image_size
+        self.in_channels = in_channels
         dims = [in_channels, *channels]
         self.features = nn.Sequential(
             *(
@@ -195,11 +196,8 @@ class SimpleCNN(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.head_kind == "flatten" and x.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(
-                f"this SimpleCNN was built for {self.image_size}x{self.image_size} inputs but got "
-                f"{x.shape[-2]}x{x.shape[-1]}; set model.image_size={x.shape[-1]} or head=gap"
-            )
+        flat = self.head_kind == "flatten"
+        check_image_input(self, x, self.in_channels, image_size=self.image_size if flat else None)
         x = self.features(x)  # (B, C_last, H', W')
         x = self.pool(x)  # (B, C_last * H' * W') or (B, C_last)
         return self.head(x)  # (B, num_classes)
