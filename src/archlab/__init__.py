@@ -39,6 +39,7 @@ _LAZY = {
     "register_experiment": "archlab.registry",
     "register_benchmark": "archlab.registry",
     "load_dataset": "archlab.data",
+    "load_pretrained": "archlab.transfer",
     "load_config": "archlab.config",
     "RunConfig": "archlab.config",
 }

@@ -119,10 +119,30 @@ def build_model_for(cfg: RunConfig, bundle: Any) -> Any:
 
 
 def _load_bundle(cfg: RunConfig) -> Any:
+    """The run's dataset; ``data.label_fraction < 1`` keeps that stratified share of the training
+    labels (chosen from ``train.seed``, after the validation rows were held out)."""
+    from archlab.config import ConfigError
     from archlab.data import load_dataset
+    from archlab.data.base import ArraySplit, select_classes, subsample_labels
 
-    return load_dataset(cfg.data.name, cfg.data.root, val_split=cfg.data.val_split, seed=cfg.train.seed,
-                        download=cfg.data.download, **cfg.data.options)
+    fraction = cfg.data.label_fraction
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"data.label_fraction: {fraction!r} must be in (0, 1] (the share of training labels kept)")
+    bundle = load_dataset(cfg.data.name, cfg.data.root, val_split=cfg.data.val_split, seed=cfg.train.seed,
+                          download=cfg.data.download, **cfg.data.options)
+    if cfg.data.classes is not None:
+        if not isinstance(getattr(bundle, "train", None), ArraySplit):
+            raise ConfigError(f"data.classes works on image and tabular datasets; {cfg.data.name!r} is {bundle.info.kind} data")
+        try:
+            bundle = select_classes(bundle, cfg.data.classes)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if fraction < 1.0:
+        if not isinstance(getattr(bundle, "train", None), ArraySplit):
+            raise ConfigError(f"data.label_fraction works on image and tabular datasets (an in-memory train split); "
+                              f"{cfg.data.name!r} is {bundle.info.kind} data: leave data.label_fraction at 1")
+        bundle.train = subsample_labels(bundle.train, fraction, cfg.train.seed)
+    return bundle
 
 
 def train(
@@ -175,7 +195,12 @@ def train(
         import torch
 
         torch.set_num_threads(cfg.system.threads)
+    t = cfg.train
+    finetuning = t.finetune != "full" or t.layer_lr_decay != 1.0 or bool(t.unfreeze_every)
     if _is_scratch(cfg):
+        if cfg.model.init or finetuning:
+            raise ArchlabError("model.init and train.finetune/layer_lr_decay/unfreeze_every apply to torch models; "
+                               f"{cfg.model.name} is a NumPy (scratch) model")
         return _train_scratch(cfg, ckpt, callbacks, report)
 
     fabric = make_fabric(cfg.system)
@@ -184,12 +209,32 @@ def train(
     with fabric.rank_zero_first():
         bundle = _load_bundle(cfg)
     net = build_model_for(cfg, bundle)
+    init_report = None
+    if cfg.model.init and ckpt is None:  # a resumed run gets its weights from its checkpoint
+        from archlab.transfer import init_from_config
+
+        with fabric.rank_zero_first():  # rank 0 downloads into the shared cache, the others read it
+            init_report = init_from_config(net, cfg.model.init, cfg.model.init_strict, bundle.info.class_names)
     task = build_task(net, bundle.info, cfg)
     run_dir = _run_dir(cfg, fabric)
+    callbacks = list(callbacks or [])
+    if finetuning:
+        from archlab.transfer import GradualUnfreezing, finetune_plan, plan_summary
+
+        plan = finetune_plan(net, t.finetune, t.trainable_groups, t.lr, t.layer_lr_decay, t.unfreeze_every)
+        if t.unfreeze_every:
+            callbacks.append(GradualUnfreezing(t.unfreeze_every))
     if fabric.is_global_zero:
         save_yaml(cfg, run_dir / "config.yaml")
         _write_header(run_dir, cfg, net, bundle)
-    trainer = Trainer(cfg, run_dir, fabric, callbacks or [])
+        if init_report is not None:
+            from archlab.transfer import record_init
+
+            record_init(run_dir, init_report)
+            print(f"archlab: init: {init_report.summary()}", flush=True)
+        if finetuning:
+            print(f"archlab: {plan_summary(plan)}", flush=True)
+    trainer = Trainer(cfg, run_dir, fabric, callbacks)
     summary = trainer.fit(task, bundle, resume=ckpt)
     history = trainer.logger.records if trainer.logger else []
     run = Run(run_dir, cfg, summary, history, net, bundle)

@@ -26,6 +26,8 @@ EPILOG = """examples:
   archlab train gcn --data cora --data-dir ../shared/data
   archlab data list | archlab data download mnist | archlab data verify mnist
   archlab report runs/lenet5-digits-20260101-120000
+  archlab explain runs/lenet5-digits-20260101-120000 --method gradcam --count 8
+  archlab info resnet18 --receptive-field
   archlab experiment mlp-activations
   archlab tune mlp --data moons --trials 20 space.lr=log(1e-4,1e-1) space.model.hidden_dims=choice([16],[64],[64,64])
   archlab bench lenet5_mnist
@@ -89,8 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("info", help="a model's parameters, layer table and FLOPs",
-                       epilog="example: archlab info lenet5 --data mnist model.activation=relu")
+                       epilog="examples: archlab info lenet5 --data mnist model.activation=relu | "
+                              "archlab info resnet18 --receptive-field")
     p.add_argument("model")
+    p.add_argument("--receptive-field", action="store_true",
+                   help="also print each conv/pool layer's receptive field (size, jump, centre)")
     p.add_argument("--data", help="size the model for this dataset")
     p.add_argument("--data-dir", help="data folder (default: $ARCHLAB_DATA or ~/.cache/archlab/data)")
     p.add_argument("--input-shape", help="one sample's shape, e.g. 1,28,28 or 4")
@@ -121,6 +126,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="(re)write a run's report.html", epilog="example: archlab report runs/lenet5-digits-...")
     p.add_argument("target")
+
+    p = sub.add_parser("explain", help="Grad-CAM or saliency maps of a trained CNN on dataset images",
+                       epilog="examples: archlab explain runs/simple_cnn-digits-... --count 8 | "
+                              "archlab explain runs/resnet18_cifar-cifar10-... --method smoothgrad --index 3 7 "
+                              "--out why.png")
+    p.add_argument("target", help="run folder or checkpoint file of an image classification run")
+    p.add_argument("--method", default="gradcam",
+                   choices=["gradcam", "gradcam++", "saliency", "smoothgrad", "input_x_gradient"],
+                   help="attribution method (default gradcam)")
+    p.add_argument("--split", default="test", help="dataset split the images come from (default test)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--index", type=int, nargs="+", help="indices of the images in the split")
+    which.add_argument("--count", type=int, default=8, help="the first COUNT images of the split (default 8)")
+    p.add_argument("--layer", help="Grad-CAM layer, a dotted module name (default: the model's cam_layer)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/explain_METHOD_SPLIT.png)")
+    p.add_argument("--weights", default="final", choices=["final", "last", "best"])
 
     p = sub.add_parser("experiment", help="run a registered experiment and write its report",
                        epilog="example: archlab experiment mlp-activations --quick")
@@ -220,6 +241,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
         data_info = load_dataset(args.data, args.data_dir, val_split=0.0).info
     print(info(args.model, input_shape=shape, data_info=data_info, **options).to_text())
+    if args.receptive_field:
+        from archlab.receptive_field import receptive_fields
+
+        try:
+            table = receptive_fields(args.model, shape, data_info, **options)
+        except ValueError as err:
+            raise _usage(f"no receptive fields for {args.model}: {err}") from None
+        print()
+        print(table.to_text())
     return 0
 
 
@@ -302,6 +332,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from archlab.viz.attribution import explain_run
+
+    result = explain_run(args.target, method=args.method, split=args.split, indices=args.index, count=args.count,
+                         layer=args.layer, out=args.out, weights=args.weights)
+    for r in result["rows"]:
+        mark = "" if r["correct"] else "  (wrong)"
+        print(f"{args.split} #{r['index']}: true {r['true']}, predicted {r['pred']} ({r['prob']:.3f}){mark}")
+    print(result["path"])
+    return 0
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     import archlab
 
@@ -343,7 +385,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-    "data": cmd_data, "report": cmd_report, "experiment": cmd_experiment, "tune": cmd_tune,
+    "data": cmd_data, "report": cmd_report, "explain": cmd_explain, "experiment": cmd_experiment, "tune": cmd_tune,
     "bench": cmd_bench, "tour": cmd_tour,
 }
 

@@ -85,6 +85,7 @@ class DataSection:
     random_erasing: float = 0.0  # probability per image (Zhong et al. 2020)
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup (Zhang et al. 2018); 0 = off
     cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix (Yun et al. 2019); 0 = off
+    classes: list[int] | None = None  # keep these classes only, relabelled 0..k-1 in this order
     label_fraction: float = 1.0  # keep this fraction of the training labels (stratified, seeded)
     eval_batch_size: int = 1000
     # Graphs: neighbour sampling (Hamilton et al. 2017), fan-out per layer, e.g. [10, 10]; null = full batch.
@@ -143,6 +144,7 @@ class SystemSection:
     strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "dp", "single_device"] = "auto"
     precision: Precision = "32-true"
     compile: bool = False
+    channels_last: bool = False  # NHWC weights for convolutions (faster with bf16 on CPU/GPU)
     threads: int | None = None
     progress: bool = True
     tensorboard: bool = True
@@ -489,6 +491,13 @@ def validate(cfg: RunConfig) -> None:
         (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", "must be > 0 or null"),
         (0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)"),
         (cfg.system.num_nodes >= 1, "system.num_nodes", "must be >= 1"),
+        (0.0 <= cfg.data.random_erasing <= 1.0, "data.random_erasing", "must be a probability in [0, 1]"),
+        (cfg.data.mixup >= 0, "data.mixup", "must be >= 0 (the Beta alpha; 0 turns mixup off)"),
+        (cfg.data.cutmix >= 0, "data.cutmix", "must be >= 0 (the Beta alpha; 0 turns CutMix off)"),
+        (0.0 < cfg.data.label_fraction <= 1.0, "data.label_fraction", "must be in (0, 1]"),
+        (t.layer_lr_decay > 0, "train.layer_lr_decay", "must be > 0 (1 = one lr for all layers)"),
+        (t.trainable_groups >= 1, "train.trainable_groups", "must be >= 1"),
+        (t.unfreeze_every is None or t.unfreeze_every >= 1, "train.unfreeze_every", "must be >= 1 or null"),
     ]
     for ok, key, what in checks:
         if not ok:

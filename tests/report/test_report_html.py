@@ -150,9 +150,9 @@ def test_full_report(tmp_path):
     assert_self_contained(html)
     assert "data:image/png;base64," in html
     images = embedded_images(html)
-    assert len(images) == 5  # curves, confusion matrix, worst examples, filters, feature maps
+    assert len(images) == 7  # curves, confusion matrix, worst examples, filters, feature maps, Grad-CAM, saliency
     assert all(img[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
-    for name in ("learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps"):
+    for name in ("learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps", "gradcam", "saliency"):
         assert (run / "figures" / f"{name}.png").stat().st_size > 0
     # header
     assert "tinycnn on bugs" in html
@@ -208,7 +208,7 @@ def test_missing_predictions_still_reports(tmp_path):
     assert "predictions.safetensors is missing" in html
     assert "0.8125" in html
     assert "First-layer filters" in html and "Feature maps" in html  # the first test image is still used
-    assert len(embedded_images(html)) == 3  # curves, filters, feature maps
+    assert len(embedded_images(html)) == 5  # curves, filters, feature maps, Grad-CAM, saliency
 
 
 def test_empty_run_folder_gives_notes_not_errors(tmp_path):

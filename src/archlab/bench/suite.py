@@ -160,4 +160,4 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
 
 
 # The other families' benchmarks register themselves on import.
-from archlab.bench import graph_bench, scratch_bench  # noqa: E402,F401
+from archlab.bench import cnn_speed, graph_bench, scratch_bench, vision_bench  # noqa: E402,F401

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DatasetInfo", "ArraySplit", "DataBundle", "TensorLoader", "split_off"]
+__all__ = ["DatasetInfo", "ArraySplit", "DataBundle", "TensorLoader", "split_off", "subsample_labels"]
 
 
 @dataclass
@@ -101,6 +101,70 @@ def split_off(split: ArraySplit, fraction: float, seed: int = 0) -> tuple[ArrayS
         raise ValueError(f"val_split={fraction} holds out no rows of {len(split)}")
     perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
     return split.subset(perm[n_hold:]), split.subset(perm[:n_hold])
+
+
+def select_classes(bundle: DataBundle, classes: list[int]) -> DataBundle:
+    """Keep only the rows of ``classes`` in every split, relabelled 0..k-1 in the order given.
+
+    ``data.classes=[5,6,7,8,9]`` turns MNIST into a 5-way task whose label 0 is the digit 5 (the
+    transfer-learning experiment pretrains on digits 0-4 and transfers to 5-9 this way).
+    """
+    import dataclasses
+
+    k = bundle.info.num_classes
+    if k is None:
+        raise ValueError("data.classes needs a classification dataset (integer labels)")
+    bad = [c for c in classes if not 0 <= int(c) < k]
+    if bad or len(set(classes)) != len(classes) or not classes:
+        raise ValueError(f"data.classes must be distinct class indices in 0..{k - 1}, got {list(classes)}")
+    lut = torch.full((k,), -1, dtype=torch.long)
+    lut[torch.tensor([int(c) for c in classes])] = torch.arange(len(classes))
+
+    def keep(split: ArraySplit | None) -> ArraySplit | None:
+        if split is None:
+            return None
+        new = lut[split.y.long()]  # (N,), -1 for the classes dropped
+        index = torch.nonzero(new >= 0).squeeze(1)
+        return ArraySplit(split.x[index], new[index].to(split.y.dtype))
+
+    names = bundle.info.class_names
+    info = dataclasses.replace(
+        bundle.info,
+        num_classes=len(classes),
+        class_names=[names[int(c)] if len(names) == k else str(c) for c in classes],
+    )
+    return dataclasses.replace(bundle, info=info, train=keep(bundle.train), val=keep(bundle.val), test=keep(bundle.test))
+
+
+def subsample_labels(split: ArraySplit, fraction: float, seed: int = 0) -> ArraySplit:
+    """Keep a stratified, seeded ``fraction`` of a labelled split (``data.label_fraction``).
+
+    Each class keeps ``max(1, round(n_c * fraction))`` of its ``n_c`` rows, chosen at random from
+    ``seed`` alone; the kept rows stay in their original order. The rest is dropped (this
+    simulates a smaller labelled training set; nothing is kept as unlabelled data).
+
+    Args:
+        split: the split, with integer class labels ``y`` (N,).
+        fraction: in (0, 1]; 1 returns ``split`` itself.
+        seed: seed of the choice.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1], or labels that are not integer classes (N,).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label_fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return split
+    y = split.y
+    if y.dim() != 1 or y.is_floating_point() or y.is_complex():
+        raise ValueError(f"label_fraction needs integer class labels (N,), got {y.dtype} {tuple(y.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in torch.unique(y):  # sorted classes: the draw does not depend on the row order
+        idx = torch.nonzero(y == c).squeeze(1)  # (n_c,)
+        k = max(1, round(len(idx) * fraction))
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return split.subset(torch.cat(keep).sort().values)
 
 
 class TensorLoader:

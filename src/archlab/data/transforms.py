@@ -7,18 +7,54 @@ per-sample parameters for the whole batch at once (no Python loop over samples) 
 
 * ``torch.manual_seed(s)`` makes augmentation reproducible, and a resumed run that restores the
   RNG state (the engine's checkpoints do) sees the same crops and flips;
-* the same seed gives the same augmentation on CPU and GPU.
+* the same seed gives the same augmentation on CPU and GPU (all but the values of
+  :class:`RandomErasing`'s random fill; see the deviations below).
 
 Typical training pipeline for CIFAR (Compose order matters)::
 
     ToFloat() -> RandomCrop(padding=4) -> RandomHorizontalFlip() -> Normalize(mean, std) -> Cutout(16)
 
 Cutout comes after normalisation as in DeVries & Taylor (2017), so the erased square is 0 in
-normalised units, the dataset mean.
+normalised units, the dataset mean. :class:`RandomErasing` also comes after it, so its random fill
+is N(0, 1) in normalised units, like the data.
+
+The papers behind the newer augmentations (mixup and CutMix change the labels too, so they are
+batch functions that the classification task calls, not transforms; see
+:mod:`archlab.tasks.classification`):
+
+* **Random Erasing**: Z. Zhong, L. Zheng, G. Kang, S. Li, Y. Yang, "Random Erasing Data
+  Augmentation", AAAI 2020, https://arxiv.org/abs/1708.04896. With probability ``p`` per image,
+  a rectangle of area ``S_e = s * H * W`` (``s ~ U(0.02, 0.33)``) and aspect ratio ``r = H_e / W_e``
+  is filled with random values: ``H_e = sqrt(S_e * r)``, ``W_e = sqrt(S_e / r)``.
+* **mixup**: H. Zhang, M. Cisse, Y. N. Dauphin, D. Lopez-Paz, "mixup: Beyond Empirical Risk
+  Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412. ``lam ~ Beta(alpha, alpha)``,
+  ``x~ = lam * x_i + (1 - lam) * x_j`` with ``j`` a permutation of the batch, and the loss
+  ``lam * L(f(x~), y_i) + (1 - lam) * L(f(x~), y_j)`` (equal to the loss on mixed one-hot labels
+  for cross-entropy).
+* **CutMix**: S. Yun, D. Han, S. J. Oh, S. Chun, J. Choe, Y. Yoo, "CutMix: Regularization Strategy
+  to Train Strong Classifiers with Localizable Features", ICCV 2019, https://arxiv.org/abs/1905.04899.
+  ``lam ~ Beta(alpha, alpha)``; a box of side ratio ``sqrt(1 - lam)`` at a uniform centre, clipped
+  at the borders, is pasted from ``x_j`` into ``x_i``, and ``lam`` is reset to the true kept area
+  ``1 - box_area / (H * W)``; the loss mixes the labels with that ``lam`` as in mixup.
+
+Deviations from the paper:
+
+* Random Erasing draws the aspect ratio log-uniformly in [0.3, 3.3] (the paper: uniform in
+  [r1, 1/r1]), so tall and wide boxes are equally likely, as in the common implementations; a
+  box that does not fit is redrawn up to 10 times (then the image is left as is), and its
+  position is uniform over the places where it fits (the paper draws the corner over the whole
+  image and rejects boxes that cross the border, which favours small boxes a little). The fill
+  is per-pixel N(0, 1) in normalised units (the paper: uniform in [0, 255] before
+  normalisation), or a constant. The noise comes from a generator on the batch's device seeded
+  from the global CPU generator: reproducible under ``torch.manual_seed`` and across resumes,
+  but the noise values (not the boxes) differ between CPU and GPU.
+* mixup and CutMix draw one ``lam`` and one box per batch (as both papers' reference code does),
+  not one per sample.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,9 +70,14 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "Cutout",
+    "RandomErasing",
     "Resize",
     "Identity",
     "build_transform",
+    "mixup_batch",
+    "cutmix_batch",
+    "cutmix_box",
+    "sample_lam",
 ]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -221,6 +262,95 @@ class Cutout:
         return f"Cutout(size={self.size})"
 
 
+class RandomErasing:
+    """Erase a random rectangle in each image with probability ``p`` (Zhong et al., 2020).
+
+    Per image: area fraction ``s ~ U(scale)``, aspect ratio ``r = h / w`` log-uniform in ``ratio``,
+    ``h = round(sqrt(s * H * W * r))``, ``w = round(sqrt(s * H * W / r))``; a box that does not fit
+    in the image is redrawn (up to ``attempts`` draws, all made at once), then its top-left
+    corner is uniform over the positions where it fits. Vectorised over the batch; the per-image
+    parameters come from the global CPU generator (see the module docstring).
+
+    Args:
+        p: probability that an image is erased.
+        scale: (min, max) area of the box as a fraction of the image.
+        ratio: (min, max) aspect ratio h / w of the box.
+        fill: ``"random"`` (per-pixel N(0, 1) values, in normalised units after :class:`Normalize`)
+            or a constant (0 is the dataset mean after :class:`Normalize`).
+        attempts: box draws per image before giving up on that image.
+
+    Shapes: (B, C, H, W) float -> (B, C, H, W).
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        scale: tuple[float, float] = (0.02, 0.33),
+        ratio: tuple[float, float] = (0.3, 3.3),
+        fill: str | float = "random",
+        attempts: int = 10,
+    ) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomErasing p must be in [0, 1], got {p}")
+        if not 0.0 < scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"RandomErasing scale must satisfy 0 < min <= max <= 1, got {tuple(scale)}")
+        if not 0.0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomErasing ratio must satisfy 0 < min <= max, got {tuple(ratio)}")
+        if isinstance(fill, str) and fill != "random":
+            raise ValueError(f"RandomErasing fill must be 'random' or a number, got {fill!r}")
+        if attempts < 1:
+            raise ValueError(f"RandomErasing attempts must be >= 1, got {attempts}")
+        self.p = float(p)
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+        self.fill = fill if isinstance(fill, str) else float(fill)
+        self.attempts = int(attempts)
+
+    def boxes(self, b: int, h: int, w: int) -> tuple[torch.Tensor, ...]:
+        """Per-image ``(erase, top, left, height, width)``, each (B,), on the CPU.
+
+        ``erase`` is False for images not chosen (probability 1 - p) and for those whose every
+        draw failed to fit; their other entries are then meaningless.
+        """
+        k = self.attempts
+        area = torch.empty(b, k).uniform_(*self.scale) * (h * w)  # (B, K) target areas in pixels
+        log_r = torch.empty(b, k).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]))
+        r = log_r.exp()  # (B, K) aspect ratios h / w
+        eh = (area * r).sqrt().round().long()  # (B, K)
+        ew = (area / r).sqrt().round().long()
+        fits = (eh >= 1) & (ew >= 1) & (eh <= h) & (ew <= w)  # (B, K)
+        first = fits.float().argmax(dim=1, keepdim=True)  # (B, 1): the first draw that fits
+        eh, ew = eh.gather(1, first).squeeze(1), ew.gather(1, first).squeeze(1)  # (B,)
+        erase = (torch.rand(b) < self.p) & fits.any(dim=1)
+        eh, ew = torch.where(erase, eh, 1), torch.where(erase, ew, 1)
+        top = (torch.rand(b) * (h - eh + 1)).long().clamp_(max=h - eh)
+        left = (torch.rand(b) * (w - ew + 1)).long().clamp_(max=w - ew)
+        return erase, top, left, eh, ew
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x, "RandomErasing")
+        if not x.is_floating_point():
+            raise TypeError("RandomErasing needs float images; put it after ToFloat() and Normalize()")
+        b, _, h, w = x.shape
+        erase, top, left, eh, ew = (t.to(x.device) for t in self.boxes(b, h, w))
+        # The seed of the fill noise is drawn even when nothing is erased: the global generator
+        # then advances by the same amount on every batch.
+        noise_seed = int(torch.randint(0, 2**62, (1,)).item()) if self.fill == "random" else 0
+        ys = torch.arange(h, device=x.device)[None, :]  # (1, H)
+        xs = torch.arange(w, device=x.device)[None, :]  # (1, W)
+        in_y = (ys >= top[:, None]) & (ys < (top + eh)[:, None])  # (B, H)
+        in_x = (xs >= left[:, None]) & (xs < (left + ew)[:, None])  # (B, W)
+        hole = in_y[:, None, :, None] & in_x[:, None, None, :] & erase[:, None, None, None]  # (B, 1, H, W)
+        if self.fill == "random":
+            g = torch.Generator(device=x.device).manual_seed(noise_seed)
+            noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)  # (B, C, H, W)
+            return torch.where(hole, noise, x)
+        return x.masked_fill(hole, self.fill)
+
+    def __repr__(self) -> str:
+        return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, fill={self.fill!r})"
+
+
 class Resize:
     """Bilinear resize of the batch (``F.interpolate``, ``align_corners=False``, antialiased
     when shrinking). ``uint8`` input comes back ``uint8`` (rounded).
@@ -254,8 +384,10 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
 
     Images: :class:`ToFloat`; when ``train``, the augmentations the section asks for
     (``random_crop_padding`` -> :class:`RandomCrop`, ``hflip`` -> :class:`RandomHorizontalFlip`);
-    :class:`Normalize` with the dataset's mean/std; then ``cutout`` -> :class:`Cutout` (train only).
-    Tabular data is already standardised float32: :class:`Identity`.
+    :class:`Normalize` with the dataset's mean/std; then, train only, ``cutout`` ->
+    :class:`Cutout` and ``random_erasing`` (a probability) -> :class:`RandomErasing`.
+    Tabular data is already standardised float32: :class:`Identity`. (mixup and CutMix mix
+    labels too: the classification task applies them, see :func:`mixup_batch`.)
 
     Args:
         info: the dataset's description (kind, mean, std).
@@ -265,6 +397,9 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
 
     Returns:
         ``fn(x) -> x`` on a batch (B, C, H, W) on any device.
+
+    Raises:
+        ValueError: ``random_erasing`` outside [0, 1].
     """
     if info.kind != "image":
         return Identity()
@@ -272,6 +407,9 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
     pad = int(getattr(section, "random_crop_padding", 0) or 0)
     hflip = bool(getattr(section, "hflip", False))
     cutout = int(getattr(section, "cutout", 0) or 0)
+    erasing = float(getattr(section, "random_erasing", 0.0) or 0.0)
+    if not 0.0 <= erasing <= 1.0:
+        raise ValueError(f"data.random_erasing is a probability in [0, 1], got {erasing}")
     if train and pad > 0:
         steps.append(RandomCrop(None, padding=pad))
     if train and hflip:
@@ -280,4 +418,84 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
         steps.append(Normalize(info.mean, info.std))
     if train and cutout > 0:
         steps.append(Cutout(cutout))
+    if train and erasing > 0:
+        steps.append(RandomErasing(erasing))
     return Compose(steps)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch mixing (labels change too): mixup and CutMix
+# --------------------------------------------------------------------------------------------
+
+
+def sample_lam(alpha: float) -> float:
+    """``lam ~ Beta(alpha, alpha)`` drawn with torch from the global CPU generator."""
+    if not alpha > 0:
+        raise ValueError(f"the Beta(alpha, alpha) of mixup/CutMix needs alpha > 0, got {alpha}")
+    a = torch.tensor(float(alpha), dtype=torch.float64)
+    return float(torch.distributions.Beta(a, a).sample())
+
+
+def mixup_batch(
+    x: torch.Tensor, y: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """mixup (Zhang et al., 2018): blend the batch with a shuffled copy of itself.
+
+    ``lam ~ Beta(alpha, alpha)`` and a permutation ``j`` of the batch (global CPU generator);
+    ``x_mixed = lam * x + (1 - lam) * x[j]``. Train on
+    ``lam * L(f(x_mixed), y_a) + (1 - lam) * L(f(x_mixed), y_b)``.
+
+    Args:
+        x: float inputs (B, ...): images (B, C, H, W) or feature vectors (B, F).
+        y: integer labels (B,).
+        alpha: the Beta parameter (> 0); 0.2 to 1 is usual.
+
+    Returns:
+        ``(x_mixed, y_a, y_b, lam)``: ``y_a = y``, ``y_b = y[j]``, ``lam`` a float.
+    """
+    if not x.is_floating_point():
+        raise TypeError("mixup_batch needs float inputs (normalised images or features)")
+    lam = sample_lam(alpha)
+    perm = torch.randperm(x.shape[0]).to(x.device)  # (B,)
+    mixed = x * lam + x[perm] * (1.0 - lam)
+    return mixed, y, y[perm], lam
+
+
+def cutmix_box(h: int, w: int, lam: float) -> tuple[int, int, int, int]:
+    """The CutMix box ``(y0, y1, x0, x1)`` for ``lam``: sides ``sqrt(1 - lam) * (H, W)`` at a
+    uniform centre (global CPU generator), clipped at the borders."""
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy = int(torch.randint(0, h, (1,)).item())
+    cx = int(torch.randint(0, w, (1,)).item())
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    return y0, y1, x0, x1
+
+
+def cutmix_batch(
+    x: torch.Tensor, y: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al., 2019): paste a box from a shuffled copy of the batch into each image.
+
+    ``lam ~ Beta(alpha, alpha)``; the box (one for the whole batch) has sides ``sqrt(1 - lam)``
+    times the image's, a uniform centre and is clipped at the borders; then ``lam`` is corrected
+    to the fraction of each image that was kept, ``1 - box_area / (H * W)``.
+
+    Args:
+        x: images (B, C, H, W) (any dtype; the input is not modified).
+        y: integer labels (B,).
+        alpha: the Beta parameter (> 0); 1 in the paper.
+
+    Returns:
+        ``(x_mixed, y_a, y_b, lam)`` as :func:`mixup_batch`, with the corrected ``lam``.
+    """
+    _check_images(x, "cutmix_batch")
+    b, _, h, w = x.shape
+    lam = sample_lam(alpha)
+    perm = torch.randperm(b).to(x.device)  # (B,)
+    y0, y1, x0, x1 = cutmix_box(h, w, lam)
+    mixed = x.clone()
+    mixed[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+    lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
+    return mixed, y, y[perm], lam

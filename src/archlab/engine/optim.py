@@ -10,7 +10,9 @@ settings (``warmup_epochs``, ``step_size``) are converted to steps with ``steps_
     onecycle  Smith & Topin (2018): warm up to lr for ``onecycle_pct_start`` of the run, then anneal
     plateau   lr * gamma when ``train.monitor`` stops improving for ``plateau_patience`` evaluations
 
-Warmup (linear from 0) applies to constant, linear, cosine and step.
+Warmup (linear from 0) applies to constant, linear, cosine and step. Param groups with their own
+learning rates (``archlab.transfer``'s discriminative fine-tuning) keep their ratios under every
+schedule: the factors above multiply each group's own lr, and one-cycle peaks at each group's lr.
 """
 
 from __future__ import annotations
@@ -26,29 +28,47 @@ from archlab.config import TrainSection
 __all__ = ["build_optimizer", "build_scheduler", "param_groups"]
 
 
-def param_groups(params: Iterable[Any], weight_decay: float, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+def param_groups(
+    params: Iterable[Any], weight_decay: float, skip: set[str] = frozenset(), lr: float | None = None
+) -> list[dict[str, Any]]:
     """Decay weights of matrices and kernels only; biases and norm parameters get none (as GPT-2/timm).
 
     ``skip`` names further parameters without decay (a model's ``no_weight_decay()``, timm's hook).
+    ``lr`` gives the groups their own learning rate (discriminative fine-tuning, archlab.transfer).
     """
     named = list(params)
+    extra = {} if lr is None else {"lr": lr}
     if not named or not isinstance(named[0], tuple):
-        return [{"params": named, "weight_decay": weight_decay}]
+        return [{"params": named, "weight_decay": weight_decay, **extra}]
     decay = [p for n, p in named if p.requires_grad and p.ndim >= 2 and n not in skip]
     no_decay = [p for n, p in named if p.requires_grad and (p.ndim < 2 or n in skip)]
-    groups = [{"params": decay, "weight_decay": weight_decay}]
+    groups = [{"params": decay, "weight_decay": weight_decay, **extra}]
     if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+        groups.append({"params": no_decay, "weight_decay": 0.0, **extra})
     return groups
 
 
-def build_optimizer(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainSection,
-                    no_weight_decay: set[str] = frozenset()) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` over ``named_params`` (name, parameter) pairs."""
-    groups = param_groups(named_params, cfg.weight_decay, no_weight_decay)
+def build_optimizer(
+    named_params: Iterable[tuple[str, torch.nn.Parameter]] | Iterable[dict[str, Any]],
+    cfg: TrainSection,
+    no_weight_decay: set[str] = frozenset(),
+) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` over ``named_params`` (name, parameter) pairs.
+
+    ``named_params`` may instead be ready param groups (dicts with ``params`` and their own
+    ``lr``/``weight_decay``, from :func:`archlab.transfer.apply_finetune`): they are used as given,
+    ``cfg.lr`` being the default of a group without an ``lr``.
+    """
+    items = list(named_params)
+    if items and isinstance(items[0], dict):
+        groups = [dict(g) for g in items]
+    else:
+        groups = param_groups(items, cfg.weight_decay, no_weight_decay)
     name = cfg.optimizer
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0
+        )
     if name == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
     if name == "adamw":
@@ -60,14 +80,20 @@ def build_optimizer(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_per_epoch: int, total_steps: int):
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_per_epoch: int, total_steps: int
+):
     """The LR scheduler for ``cfg.schedule``; None for a constant LR without warmup."""
     warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
     total = max(total_steps, 1)
     name = cfg.schedule
     if name == "onecycle":
+        # Each param group peaks at its own lr (discriminative learning rates keep their ratios).
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=cfg.onecycle_pct_start
+            optimizer,
+            max_lr=[g["lr"] for g in optimizer.param_groups],
+            total_steps=total,
+            pct_start=cfg.onecycle_pct_start,
         )
     if name == "plateau":
         mode = cfg.monitor_mode

@@ -245,6 +245,9 @@ class Trainer:
         total_steps = t.max_steps or steps_per_epoch * t.epochs
         self.steps_per_epoch = steps_per_epoch
         self.scheduler = build_scheduler(optimizers[0], t, steps_per_epoch, total_steps) if task.automatic_optimization else None
+        if cfg.system.channels_last:
+            # NHWC weights: convolutions then produce NHWC outputs (oneDNN/cuDNN's fast layout).
+            task.model.to(memory_format=torch.channels_last)
         if cfg.system.compile:
             task.model.compile()
         model, *optimizers = fabric.setup(task, *optimizers)

@@ -5,6 +5,8 @@ Importing this package registers them (``archlab list experiments``).
 
 from archlab.experiments import (  # noqa: F401
     activations_gradients,
+    cnn_design,
+    cnn_vs_features,
     gnn,
     lr_schedules,
     mlp_activations,

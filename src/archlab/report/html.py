@@ -47,7 +47,9 @@ __all__ = ["RunFiles", "build_report", "load_predictions"]
 REPORT_NAME = "report.html"
 FIGURES = "figures"
 #: The figures this module writes; removed before a rebuild so none is left over from an older one.
-OWN_FIGURES = ("learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps")
+OWN_FIGURES = (
+    "learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps", "gradcam", "saliency",
+)  # fmt: skip
 
 
 @dataclass
@@ -515,6 +517,82 @@ def _cnn(run: RunFiles, model: Any, bundle: Any, fig_dir: Path, state: dict[str,
         )
     except Exception as err:  # noqa: BLE001
         parts.append(note_html(f"Could not compute the feature maps: {type(err).__name__}: {err}"))
+    try:
+        parts.append(_attribution(model, split, split_name, getattr(bundle, "info", None), fig_dir))
+    except Exception as err:  # noqa: BLE001 - a failing attribution never costs the report
+        parts.append(note_html(f"Could not compute Grad-CAM and saliency: {type(err).__name__}: {err}"))
+    return "".join(parts)
+
+
+def _pick_examples(correct: Any, k: int) -> list[int]:
+    """Up to ``k`` indices, half misclassified when there are enough, in dataset order."""
+    right = [i for i, c in enumerate(correct) if c]
+    wrong = [i for i, c in enumerate(correct) if not c]
+    n_wrong = min(len(wrong), max(k // 2, k - len(right)))
+    return sorted(wrong[:n_wrong] + right[: k - n_wrong])
+
+
+def _attribution(model: Any, split: Any, split_name: str | None, info: Any, fig_dir: Path, k: int = 8) -> str:
+    """Grad-CAM and gradient saliency of ``k`` images of the split, correct and wrong ones mixed."""
+    import torch
+
+    from archlab.viz.attribution import _logits, _prepare_input, grad_cam, plot_attribution, saliency
+
+    pool = min(len(split), 64)
+    raw = split.x[:pool]
+    x = _prepare_input(model, torch.stack([_model_input(img, info) for img in raw]))
+    try:
+        logits = _logits(model, x)
+    except ValueError:
+        return ""  # not a classifier (a generator, an autoencoder): attribution does not apply
+    y = torch.as_tensor(split.y[:pool]).long().reshape(-1).to(logits.device)
+    if logits.shape[1] <= int(y.max()):
+        return ""
+    pred = logits.argmax(dim=1)
+    pick = _pick_examples((pred == y).tolist(), k)
+    names = list(getattr(info, "class_names", None) or [])
+
+    def label(c: int) -> str:
+        return names[c] if c < len(names) else str(c)
+
+    titles = [f"true {label(int(y[i]))}\npred {label(int(pred[i]))}" for i in pick]
+    colors = [None if int(pred[i]) == int(y[i]) else "red" for i in pick]
+    images, xs = raw[pick], x[pick]
+    n_wrong = sum(c is not None for c in colors)
+    what = f"{len(pick)} {split_name or ''} images ({n_wrong} misclassified, red titles)"
+    parts = ["<h3>Where the network looks</h3>"]
+    if hasattr(model, "cam_layer") and model.cam_layer is None:
+        parts.append(note_html("This model has no convolutional feature map for Grad-CAM (cam_layer=None)."))
+    else:
+        try:
+            maps = grad_cam(model, xs)
+            path = plot_attribution(
+                images, maps, fig_dir / "gradcam.png", titles=titles, title_colors=colors,
+                title="Grad-CAM for the predicted class",
+            )  # fmt: skip
+            parts.append(
+                figure_html(
+                    path,
+                    f"Grad-CAM (Selvaraju et al. 2017) of {what}: the last feature maps weighted by the "
+                    "averaged gradient of the predicted class's score, rectified, upsampled and scaled to "
+                    "[0, 1] per image. Red: the evidence the network used for its answer.",
+                )
+            )
+        except Exception as err:  # noqa: BLE001
+            parts.append(note_html(f"Could not compute Grad-CAM: {type(err).__name__}: {err}"))
+    maps = saliency(model, xs)
+    path = plot_attribution(
+        images, maps, fig_dir / "saliency.png", titles=titles, title_colors=colors,
+        title="saliency: |d score / d pixel| for the predicted class",
+    )  # fmt: skip
+    parts.append(
+        figure_html(
+            path,
+            "Vanilla gradient saliency (Simonyan et al. 2014) of the same images: the largest absolute "
+            "gradient of the predicted class's score over the channels of each pixel. "
+            "`archlab explain RUN --method smoothgrad` draws a less noisy version.",
+        )
+    )
     return "".join(parts)
 
 

@@ -21,7 +21,8 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
     if name == "classification":
         from archlab.tasks.classification import ClassificationTask
 
-        return ClassificationTask(model, loss=cfg.train.loss, label_smoothing=cfg.train.label_smoothing)
+        return ClassificationTask(model, loss=cfg.train.loss, label_smoothing=cfg.train.label_smoothing,
+                                  mixup=cfg.data.mixup, cutmix=cfg.data.cutmix)
     if name in ("node_classification", "graph_classification"):
         from archlab.tasks.graph import GraphClassificationTask, NodeClassificationTask
 

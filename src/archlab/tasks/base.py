@@ -68,8 +68,26 @@ class Task(nn.Module):
         return len(first)
 
     def configure_optimizers(self, cfg: TrainSection) -> list[torch.optim.Optimizer]:
-        """One optimizer over every trainable parameter, from ``cfg``; GANs return one per network."""
+        """One optimizer over every trainable parameter, from ``cfg``; GANs return one per network.
+
+        Fine-tuning settings (``train.finetune``, ``layer_lr_decay``, ``unfreeze_every``) freeze
+        layer groups and give each group its own lr (:func:`archlab.transfer.apply_finetune`).
+        """
         from archlab.engine.optim import build_optimizer
 
         skip = set(self.model.no_weight_decay()) if hasattr(self.model, "no_weight_decay") else set()
+        if cfg.finetune != "full" or cfg.layer_lr_decay != 1.0 or cfg.unfreeze_every:
+            from archlab.transfer import apply_finetune
+
+            groups = apply_finetune(
+                self.model,
+                cfg.finetune,
+                cfg.trainable_groups,
+                cfg.lr,
+                cfg.layer_lr_decay,
+                weight_decay=cfg.weight_decay,
+                no_weight_decay=skip,
+                gradual=bool(cfg.unfreeze_every),
+            )
+            return [build_optimizer(groups, cfg)]
         return [build_optimizer(self.model.named_parameters(), cfg, skip)]

@@ -13,6 +13,14 @@ For block b with c_b channels (``channels``), repeated ``convs_per_block`` times
     x = act(BN(W_b * x))          # (B, c_b, H_b, W_b)   3x3, padding 1: size kept
     x = maxpool_2x2(x)            # (B, c_b, H_b/2, W_b/2)
 
+A k x k convolution with stride s and padding p maps a side H to ``floor((H + 2p - k) / s) + 1``.
+``padding="same"`` uses p = k // 2 (odd k), which keeps the side at stride 1 and gives ceil(H / s)
+at stride s; ``padding="valid"`` uses p = 0 (the side shrinks by k - 1). ``stride`` applies to
+the first convolution of each block, so ``stride=2, pool="none"`` downsamples with strided
+convolutions instead of pooling (J. T. Springenberg, A. Dosovitskiy, T. Brox, M. Riedmiller,
+"Striving for simplicity: the all convolutional net", ICLR 2015 workshop,
+https://arxiv.org/abs/1412.6806). 2x2 pooling floors: ``H -> floor(H / 2)``.
+
 then the head: ``flatten`` (B, c_last * H' * W') or global average pooling ``gap`` (B, c_last),
 an optional hidden layer ``act(x W_h^T + b_h)`` of ``hidden_dim`` units with dropout, and
 ``logits = x W^T + b`` (B, num_classes).
@@ -32,10 +40,10 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from archlab.models.common import check_image_input, Activation, get_act_layer
+from archlab.models.common import Activation, check_image_input, get_act_layer
 from archlab.registry import register_model
 
-__all__ = ["ConvBlock", "SimpleCNN", "SimpleCNNConfig"]
+__all__ = ["ConvBlock", "SimpleCNN", "SimpleCNNConfig", "conv_out_side", "feature_sides"]
 
 
 @dataclass
@@ -48,7 +56,10 @@ class SimpleCNNConfig:
         image_size: input side (square images); needed by the ``flatten`` head.
         channels: output channels of each block; each block halves the image side (when pooling).
         convs_per_block: convolutions per block (2 gives VGG-style pairs).
-        kernel_size: odd convolution kernel side (padding keeps the size).
+        kernel_size: odd convolution kernel side.
+        stride: stride of the first convolution of each block (2 with ``pool="none"`` replaces
+            pooling by strided convolutions).
+        padding: ``same`` (k // 2 zeros a side: the size is kept at stride 1) or ``valid`` (none).
         activation: nonlinearity after each convolution (and the hidden head layer).
         batch_norm: BatchNorm2d after each convolution.
         pool: ``max`` / ``avg`` 2x2 pooling at the end of each block, or ``none``.
@@ -63,6 +74,8 @@ class SimpleCNNConfig:
     channels: tuple[int, ...] = (32, 64)
     convs_per_block: int = 1
     kernel_size: int = 3
+    stride: int = 1
+    padding: Literal["same", "valid"] = "same"
     activation: Activation = "relu"
     batch_norm: bool = True
     pool: Literal["max", "avg", "none"] = "max"
@@ -79,6 +92,10 @@ class SimpleCNNConfig:
             raise ValueError(f"convs_per_block must be >= 1, got {self.convs_per_block}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (padding keeps the size), got {self.kernel_size}")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if self.padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {self.padding!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.pool != "none" and self.image_size < 2 ** len(self.channels):
@@ -86,10 +103,62 @@ class SimpleCNNConfig:
                 f"image_size {self.image_size} is too small for {len(self.channels)} pooling blocks "
                 f"(needs >= {2 ** len(self.channels)}); use fewer channels or pool='none'"
             )
+        # raises ValueError when a block would get an empty feature map
+        feature_sides(
+            self.image_size,
+            len(self.channels),
+            convs_per_block=self.convs_per_block,
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            pool=self.pool != "none",
+        )
+
+
+def conv_out_side(side: int, kernel_size: int, stride: int = 1, padding: str = "same") -> int:
+    """Output side of a k x k convolution: ``floor((side + 2p - k) / stride) + 1``, p = k // 2 or 0."""
+    pad = kernel_size // 2 if padding == "same" else 0
+    return (side + 2 * pad - kernel_size) // stride + 1
+
+
+def feature_sides(
+    image_size: int,
+    blocks: int,
+    *,
+    convs_per_block: int = 1,
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: str = "same",
+    pool: bool = True,
+) -> list[int]:
+    """The feature-map side after each block of a :class:`SimpleCNN` (square images).
+
+    Raises:
+        ValueError: a convolution or a pooling would get an input smaller than itself.
+    """
+    sides, side = [], image_size
+    for b in range(blocks):
+        for i in range(convs_per_block):
+            out = conv_out_side(side, kernel_size, stride if i == 0 else 1, padding)
+            if out < 1:
+                raise ValueError(
+                    f"block {b + 1} gets {side}x{side} feature maps, too small for a {kernel_size}x{kernel_size} "
+                    f"'{padding}' convolution; use fewer blocks, padding='same' or a larger image_size"
+                )
+            side = out
+        if pool:
+            if side < 2:
+                raise ValueError(
+                    f"block {b + 1} gets {side}x{side} feature maps, too small for 2x2 pooling; "
+                    "use fewer blocks, padding='same' or pool='none'"
+                )
+            side //= 2
+        sides.append(side)
+    return sides
 
 
 class ConvBlock(nn.Module):
-    """``convs`` x (conv k x k -> norm -> act), then 2x2 pooling."""
+    """``convs`` x (conv k x k -> norm -> act), then 2x2 pooling; the first conv has ``stride``."""
 
     def __init__(
         self,
@@ -98,16 +167,20 @@ class ConvBlock(nn.Module):
         *,
         convs: int = 1,
         kernel_size: int = 3,
+        stride: int = 1,
+        padding: str = "same",
         act_layer: Callable[..., nn.Module] = nn.ReLU,
         norm_layer: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
         pool_layer: Callable[[], nn.Module] | None = None,
     ) -> None:
         super().__init__()
+        pad = kernel_size // 2 if padding == "same" else 0
         layers: list[nn.Module] = []
         for i in range(convs):
             c_in = in_channels if i == 0 else out_channels
+            s = stride if i == 0 else 1
             layers.append(
-                nn.Conv2d(c_in, out_channels, kernel_size, padding=kernel_size // 2, bias=norm_layer is None)
+                nn.Conv2d(c_in, out_channels, kernel_size, stride=s, padding=pad, bias=norm_layer is None)
             )
             if norm_layer is not None:
                 layers.append(norm_layer(out_channels))
@@ -116,7 +189,7 @@ class ConvBlock(nn.Module):
         self.pool = pool_layer() if pool_layer is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.convs(x))  # (B, out, H/2, W/2) with pooling
+        return self.pool(self.convs(x))  # (B, out, H/2, W/2) with pooling (stride 1, same padding)
 
 
 class SimpleCNN(nn.Module):
@@ -129,6 +202,8 @@ class SimpleCNN(nn.Module):
         image_size: input side; used to size the ``flatten`` head.
         convs_per_block: convolutions per block.
         kernel_size: odd kernel side.
+        stride: stride of each block's first convolution.
+        padding: ``"same"`` (k // 2) or ``"valid"`` (0).
         act_layer: activation class.
         norm_layer: normalisation class (``nn.BatchNorm2d``) or None.
         pool_layer: pooling constructor (``lambda: nn.MaxPool2d(2)``) or None.
@@ -149,6 +224,8 @@ class SimpleCNN(nn.Module):
         image_size: int = 28,
         convs_per_block: int = 1,
         kernel_size: int = 3,
+        stride: int = 1,
+        padding: str = "same",
         act_layer: Callable[..., nn.Module] = nn.ReLU,
         norm_layer: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
         pool_layer: Callable[[], nn.Module] | None = None,
@@ -167,6 +244,8 @@ class SimpleCNN(nn.Module):
                     c_out,
                     convs=convs_per_block,
                     kernel_size=kernel_size,
+                    stride=stride,
+                    padding=padding,
                     act_layer=act_layer,
                     norm_layer=norm_layer,
                     pool_layer=pool_layer,
@@ -174,7 +253,10 @@ class SimpleCNN(nn.Module):
                 for c_in, c_out in itertools.pairwise(dims)
             )
         )
-        side = image_size // 2 ** len(channels) if pool_layer is not None else image_size
+        side = feature_sides(
+            image_size, len(channels), convs_per_block=convs_per_block, kernel_size=kernel_size,
+            stride=stride, padding=padding, pool=pool_layer is not None,
+        )[-1]  # fmt: skip
         if head == "flatten":
             self.pool = nn.Flatten(1)
             width = channels[-1] * side * side
@@ -194,13 +276,32 @@ class SimpleCNN(nn.Module):
             width = hidden_dim
         layers += [nn.Dropout(dropout) if dropout > 0 else nn.Identity(), nn.Linear(width, num_classes)]
         self.head = nn.Sequential(*layers)
+        self.cam_layer = "features"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map (B, C_last, H', W')."""
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) from the last feature map (B, C_last, H', W')."""
+        x = self.pool(features)  # (B, C_last * H' * W') or (B, C_last)
+        return self.head(x)  # (B, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = self.head_kind == "flatten"
         check_image_input(self, x, self.in_channels, image_size=self.image_size if flat else None)
-        x = self.features(x)  # (B, C_last, H', W')
-        x = self.pool(x)  # (B, C_last * H' * W') or (B, C_last)
-        return self.head(x)  # (B, num_classes)
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The last linear layer of the head."""
+        return self.head[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the last linear layer with a freshly initialised ``Linear(width, num_classes)``."""
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        old = self.head[-1]
+        self.head[-1] = nn.Linear(old.in_features, num_classes).to(old.weight.device)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,6 +317,8 @@ def _simple_cnn(cfg: SimpleCNNConfig) -> SimpleCNN:
         image_size=cfg.image_size,
         convs_per_block=cfg.convs_per_block,
         kernel_size=cfg.kernel_size,
+        stride=cfg.stride,
+        padding=cfg.padding,
         act_layer=get_act_layer(cfg.activation),
         norm_layer=nn.BatchNorm2d if cfg.batch_norm else None,
         pool_layer=pools[cfg.pool],
