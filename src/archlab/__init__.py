@@ -24,6 +24,7 @@ _LAZY = {
     "load_run": "archlab.api",
     "write_report": "archlab.api",
     "experiment": "archlab.api",
+    "explain": "archlab.api",
     "Run": "archlab.api",
     "tune": "archlab.tuning",
     "run_benchmarks": "archlab.bench",

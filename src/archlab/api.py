@@ -519,3 +519,15 @@ def experiment(name: str, out_dir: str | Path = "runs/experiments", quick: bool 
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     return entry.fn(out, quick=quick, **options)
+
+
+def explain(run: str | Path, **options: Any) -> Any:
+    """Grad-CAM or saliency maps for images of a run's dataset: the twin of ``archlab explain``.
+
+    ``archlab.explain("runs/resnet18_cifar-mnist-...", method="gradcam", count=8)``; the options
+    are those of :func:`archlab.viz.attribution.explain_run` (method, split, indices, count, layer,
+    out).
+    """
+    from archlab.viz.attribution import explain_run
+
+    return explain_run(run, **options)

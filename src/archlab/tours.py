@@ -40,6 +40,10 @@ STOPS: list[Stop] = [
          "LeNet-5 (LeCun et al., 1998) on scikit-learn's 8x8 handwritten digits."),
     Stop("simple_cnn-digits", "simple_cnn", "digits", "cnn",
          "The seeds' simple CNN: Conv-BatchNorm-ReLU blocks with max pooling."),
+    Stop("resnet20-digits", "resnet18_cifar", "digits", "cnn",
+         "He et al.'s (2016) CIFAR ResNet-20: three stages of 3 residual blocks (16/32/64 planes, 3x3 stem, "
+         "zero-padding shortcuts), on the 8x8 digits; its last 2x2 map feeds Grad-CAM.",
+         overrides={"model.layers": [3, 3, 3], "model.shortcut": "zero_pad"}),
 ]
 
 

@@ -23,15 +23,21 @@ EXPERIMENTS = {
     "cnn_batch_size": (("best",), ("batch_size.png",)),
     "cnn_learning_rate": (("best_lr", "diverged"), ("learning_rate.png",)),
     "cnn_augmentation": (("best", "skipped"), ("augmentation.png", "augmentation_loss.png")),
-    "cnn_robustness": (("curves", "severities", "mean_acc", "summary"), ("robustness.png", "corruption_examples.png")),
-    "cnn_vs_features": (("hog_length", "by_method", "times", "sizes"), ("cnn_vs_features.png", "hog_example.png")),
+    "cnn_robustness": (
+        ("curves", "severities", "mean_acc", "summary"),
+        ("robustness.png", "corruption_examples.png"),
+    ),
+    "cnn_vs_features": (
+        ("hog_length", "by_method", "times", "sizes"),
+        ("cnn_vs_features.png", "hog_example.png"),
+    ),
 }
 
 
 def _conclusions(report: str) -> str:
     html = Path(report).read_text(encoding="utf-8")
     assert 'id="conclusions"' in html
-    return html[html.index('id="conclusions"'):]
+    return html[html.index('id="conclusions"') :]
 
 
 def test_registered_in_family_cnn():
@@ -121,7 +127,9 @@ def test_hog_horizontal_edge_splits_between_the_bins_around_90_degrees():
     np.testing.assert_allclose(np.delete(cells, [4, 5], axis=-1), 0.0)
 
 
-@pytest.mark.parametrize("h, w, cell, block, bins", [(28, 28, 4, 2, 9), (8, 8, 2, 2, 9), (30, 21, 5, 3, 6), (28, 28, 7, 1, 9)])
+@pytest.mark.parametrize(
+    "h, w, cell, block, bins", [(28, 28, 4, 2, 9), (8, 8, 2, 2, 9), (30, 21, 5, 3, 6), (28, 28, 7, 1, 9)]
+)
 def test_hog_length_formula(h, w, cell, block, bins):
     x = np.random.default_rng(0).random((3, h, w))
     feats = hog_features(x, cell_size=cell, block_size=block, n_bins=bins)
@@ -183,14 +191,27 @@ def test_receptive_field_and_block_shapes():
     net = _simple_cnn(SimpleCNNConfig(channels=(8, 16), kernel_size=3))
     assert cd.receptive_field(net.features) == 10  # 3, +1 (pool), +2*2 (conv after /2), +2 (pool)
     assert cd.block_shapes(net, 28) == [(1, 28, 28), (8, 14, 14), (16, 7, 7)]
-    for kw, sides in [({"stride": 2, "pool": "none"}, [14, 7]), ({"padding": "valid"}, [13, 5]),
-                      ({"padding": "valid", "stride": 2, "pool": "none"}, [13, 6]), ({"kernel_size": 7}, [14, 7])]:
+    for kw, sides in [
+        ({"stride": 2, "pool": "none"}, [14, 7]),
+        ({"padding": "valid"}, [13, 5]),
+        ({"padding": "valid", "stride": 2, "pool": "none"}, [13, 6]),
+        ({"kernel_size": 7}, [14, 7]),
+    ]:
         cfg = SimpleCNNConfig(channels=(8, 16), **kw)
         net = _simple_cnn(cfg)
         shapes = cd.block_shapes(net, 28)
         assert [s[1] for s in shapes[1:]] == sides
-        assert feature_sides(28, 2, kernel_size=cfg.kernel_size, stride=cfg.stride, padding=cfg.padding,
-                             pool=cfg.pool != "none") == sides
+        assert (
+            feature_sides(
+                28,
+                2,
+                kernel_size=cfg.kernel_size,
+                stride=cfg.stride,
+                padding=cfg.padding,
+                pool=cfg.pool != "none",
+            )
+            == sides
+        )
         assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
         assert net.forward_features(torch.zeros(1, 1, 28, 28)).shape[-1] == sides[-1]
 
@@ -215,8 +236,13 @@ def test_simple_cnn_defaults_unchanged_and_bad_options():
 
 def test_run_config_reports_divergence(tmp_path):
     setup = cd.make_setup(True)
-    r = cd.run_config(setup, tmp_path, "nan", options={"channels": (4,), "hidden_dim": 0, "batch_norm": False},
-                      overrides={"train.lr": 1e12, "train.optimizer": "sgd", "train.momentum": 0.0})
+    r = cd.run_config(
+        setup,
+        tmp_path,
+        "nan",
+        options={"channels": (4,), "hidden_dim": 0, "batch_norm": False},
+        overrides={"train.lr": 1e12, "train.optimizer": "sgd", "train.momentum": 0.0},
+    )
     assert r["diverged"] and math.isnan(r["test_acc"]) and r["params"] > 0
 
 
@@ -224,7 +250,12 @@ def test_run_config_reports_divergence(tmp_path):
 def test_run_config_on_an_mnist_subset(shared_data, tmp_path):
     setup = cd.make_setup(True, dataset="mnist", data_root=shared_data, n_train=300)
     assert setup.image_size == 28 and setup.train_size == 54_000
-    r = cd.run_config(setup, tmp_path, "mnist", options={"channels": (4, 8), "hidden_dim": 0},
-                      overrides={"train.max_steps": 3})
+    r = cd.run_config(
+        setup,
+        tmp_path,
+        "mnist",
+        options={"channels": (4, 8), "hidden_dim": 0},
+        overrides={"train.max_steps": 3},
+    )
     assert abs(r["n_train"] - 300) <= 10  # data.label_fraction: a stratified 300-image subset
     assert r["steps"] == 3 and 0.0 <= r["test_acc"] <= 1.0

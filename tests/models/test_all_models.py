@@ -193,3 +193,19 @@ def test_walk_sees_every_family_module() -> None:
     for name in ALL_MODELS:
         module = get_model_entry(name).fn.__module__
         assert module.rsplit(".", 1)[-1] in src, f"{module} is not imported by archlab/models/__init__.py"
+
+
+VISION_MODELS = [n for n in ALL_MODELS if get_model_entry(n).family in ("cnn", "vit")]
+
+
+@pytest.mark.parametrize("name", VISION_MODELS)
+def test_wrong_input_names_the_expected_input(name: str) -> None:
+    """A wrong channel count or a missing batch dimension fails with the model's expected input."""
+    model = build(name).eval()
+    x = example_input(model, batch_size=2)
+    c = x.shape[1]
+    with torch.no_grad():
+        with pytest.raises(ValueError, match=rf"{name} expects images \(B, {c}, H, W\)"):
+            model(torch.randn(2, c + 1, *x.shape[2:]))
+        with pytest.raises(ValueError, match=rf"{name} expects images"):
+            model(x[0])

@@ -40,7 +40,7 @@ FAMILIES: dict[str, tuple[str | None, str | None]] = {
     "googlenet": ("googlenet", "googlenet_cifar"),
     "vit": ("vit_s_16", "vit_tiny_patch4_32"),
 }
-COMPILED = ("lenet", "resnet18", "mobilenet_v2", "vit")
+COMPILED = ("lenet", "resnet18", "vit")
 
 
 def _build(name: str, size: int) -> Any:
@@ -110,7 +110,7 @@ def _measure(family: str, name: str, size: int, batch: int, steps: int, repeats:
 def cnn_speed(quick: bool = False, families: list[str] | None = None) -> dict[str, Any]:
     from archlab.registry import MODELS
 
-    steps, repeats = (1, 1) if quick else (3, 3)
+    steps, repeats = (1, 1) if quick else (2, 3)
     chosen = families or (["lenet", "resnet18"] if quick else list(FAMILIES))
     rows, skipped = [], []
     for family in chosen:

@@ -15,4 +15,6 @@ from archlab.experiments import (  # noqa: F401
     optimizers,
     perceptron,
     regularization,
+    resnet_experiments,
+    transfer_learning,
 )
