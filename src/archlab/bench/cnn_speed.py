@@ -6,7 +6,8 @@ batch 8) and one at 32 pixels (the small-image variant, 3 channels, 10 classes, 
 
 * ``eager``: fp32, NCHW;
 * ``channels_last``: fp32, model and input in NHWC (``torch.channels_last``);
-* ``bf16_channels_last``: NHWC under ``torch.autocast(bfloat16)`` (AMX on recent Intel CPUs);
+* ``bf16_channels_last``: NHWC under ``torch.autocast(bfloat16)`` (AMX on recent Intel CPUs; skipped
+  on a CPU without native bf16, where oneDNN emulates it and it is 4-16x slower than fp32);
 * ``compile``: ``torch.compile(model)`` (inductor), NCHW fp32, on a subset of families (compiling
   takes about a minute a model on 2 cores); the compile time is recorded apart.
 
@@ -86,7 +87,12 @@ def _measure(family: str, name: str, size: int, batch: int, steps: int, repeats:
     cl_model = model.to(memory_format=torch.channels_last)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     row["channels_last_s"] = _time(cl_model, x_cl, y, steps, repeats)
-    row["bf16_channels_last_s"] = _time(cl_model, x_cl, y, steps, repeats, bf16=True)
+    from archlab.bench import cpu_has_native_bf16
+
+    if cpu_has_native_bf16() or torch.cuda.is_available():
+        row["bf16_channels_last_s"] = _time(cl_model, x_cl, y, steps, repeats, bf16=True)
+    else:
+        row["bf16_channels_last"] = "skipped: this CPU has no native bf16 (it would be emulated)"
     model = model.to(memory_format=torch.contiguous_format)
     if compile_:
         torch._dynamo.reset()
