@@ -126,6 +126,12 @@ class TrainSection:
     trainable_groups: int = 1  # "partial": the last N layer groups (the head is group 1)
     layer_lr_decay: float = 1.0  # discriminative lr: group k from the top gets lr * decay**k
     unfreeze_every: int | None = None  # gradual unfreezing: one more group every N epochs
+    # Sequence models (archlab.tasks.sequence / seq2seq).
+    tbptt: int | None = None  # language models: truncated BPTT window (steps); null = whole sequences
+    teacher_forcing: float = 1.0  # seq2seq: probability of feeding the true previous target token
+    beam_size: int = 1  # seq2seq: beam width of the final test decoding (1 = greedy)
+    length_penalty: float = 1.0  # seq2seq beam search: score / length**alpha (0 = no normalisation)
+    bucket_by_length: bool = True  # text: batch sentences of similar length (less padding)
     seed: int = 0
     deterministic: bool = False
     log_every: int = 50
@@ -498,6 +504,10 @@ def validate(cfg: RunConfig) -> None:
         (t.layer_lr_decay > 0, "train.layer_lr_decay", "must be > 0 (1 = one lr for all layers)"),
         (t.trainable_groups >= 1, "train.trainable_groups", "must be >= 1"),
         (t.unfreeze_every is None or t.unfreeze_every >= 1, "train.unfreeze_every", "must be >= 1 or null"),
+        (t.tbptt is None or t.tbptt >= 1, "train.tbptt", "must be >= 1 or null"),
+        (0.0 <= t.teacher_forcing <= 1.0, "train.teacher_forcing", "must be a probability in [0, 1]"),
+        (t.beam_size >= 1, "train.beam_size", "must be >= 1 (1 = greedy decoding)"),
+        (t.length_penalty >= 0, "train.length_penalty", "must be >= 0"),
     ]
     for ok, key, what in checks:
         if not ok:

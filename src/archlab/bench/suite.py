@@ -26,8 +26,13 @@ __all__ = ["lenet5_mnist", "mnist_root"]
 
 def mnist_root() -> str:
     """Where MNIST lies: ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA`` or ``../shared/data``."""
+    return root_holding("mnist")
+
+
+def root_holding(folder: str) -> str:
+    """The first of ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA``, ``../shared/data`` that holds ``folder``."""
     for candidate in (os.environ.get("ARCHLAB_DATA"), os.environ.get("ARCHLAB_SHARED_DATA"), "../shared/data"):
-        if candidate and (Path(candidate) / "mnist").is_dir():
+        if candidate and (Path(candidate) / folder).is_dir():
             return candidate
     from archlab.utils import data_root
 
@@ -160,4 +165,11 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
 
 
 # The other families' benchmarks register themselves on import.
-from archlab.bench import cnn_speed, graph_bench, scratch_bench, vision_bench  # noqa: E402,F401
+from archlab.bench import (  # noqa: E402,F401
+    cnn_speed,
+    graph_bench,
+    rnn_speed,
+    scratch_bench,
+    sequence_bench,
+    vision_bench,
+)

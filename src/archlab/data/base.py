@@ -30,13 +30,22 @@ class DatasetInfo:
 
     Attributes:
         name: registered name.
-        kind: ``"image"``, ``"tabular"`` (and later ``"text"``, ``"graph"``...).
-        input_shape: one sample's shape: (C, H, W) for images, (F,) for tabular data.
+        kind: ``"image"``, ``"tabular"``, ``"graph_nodes"``/``"graph_set"``, and the sequence kinds:
+            ``"text"`` (token ids (N, T) -> class labels (N,)), ``"lm"`` (token ids (N, T) -> the
+            next tokens (N, T)), ``"seq2seq"`` (source ids (N, S) -> target ids (N, T) framed
+            ``<bos> ... <eos>``) and ``"series"`` (windows (N, L, F) -> future values (N, H)).
+        input_shape: one sample's shape: (C, H, W) for images, (F,) for tabular data, (T,) for
+            token ids (the padded length), (L, F) for time-series windows.
         num_classes: number of classes for classification, else None.
         class_names: a label per class (``"0"``..``"9"`` for digits).
-        mean, std: per-channel statistics used to normalise images (in [0, 1] units).
+        mean, std: per-channel statistics used to normalise images (in [0, 1] units); for
+            ``series`` the per-feature scaling of the windows (raw = scaled * std + mean).
         feature_names: column names of tabular data.
         source: where the data came from (a folder, "scikit-learn", "generated").
+        vocab: text kinds: the :class:`archlab.data.text.Vocab` (tokenizer included) of the
+            inputs; ``pad_id`` is 0 and padding is on the right.
+        target_vocab: ``seq2seq``: the vocab of the targets (None when shared with ``vocab``).
+        horizon: ``series``: how many future steps each window predicts.
     """
 
     name: str
@@ -48,6 +57,9 @@ class DatasetInfo:
     std: tuple[float, ...] | None = None
     feature_names: list[str] = field(default_factory=list)
     source: str = ""
+    vocab: Any = None
+    target_vocab: Any = None
+    horizon: int | None = None
 
     def model_fields(self) -> dict[str, Any]:
         """Values for the data-dependent fields of model configs."""
@@ -56,6 +68,17 @@ class DatasetInfo:
             c, h, w = self.input_shape
             out.update(in_channels=c, image_size=h)
             out["in_features"] = c * h * w
+        elif self.kind in ("text", "lm", "seq2seq"):
+            out["vocab_size"] = len(self.vocab) if self.vocab is not None else None
+            out["pad_id"] = getattr(self.vocab, "pad_id", 0)
+            if self.kind == "seq2seq":
+                tgt = self.target_vocab if self.target_vocab is not None else self.vocab
+                out["src_vocab_size"] = out["vocab_size"]
+                out["tgt_vocab_size"] = len(tgt) if tgt is not None else None
+            out["max_len"] = self.input_shape[0] if self.input_shape else None
+        elif self.kind == "series":
+            out["in_features"] = self.input_shape[-1]
+            out["horizon"] = self.horizon
         else:
             out["in_features"] = int(math.prod(self.input_shape))
         return out

@@ -27,6 +27,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,13 @@ def make_fabric(system: Any, callbacks: Iterable[Any] = ()) -> Any:
         accelerator = "cpu"
     if strategy == "auto" and (devices not in (1, "1") or num_nodes > 1):
         strategy = "ddp"
+    if accelerator == "cpu" and str(system.precision).startswith("bf16"):
+        from archlab.bench import cpu_has_native_bf16
+
+        if not cpu_has_native_bf16():
+            warnings.warn(f"system.precision={system.precision} on a CPU without native bfloat16 (no AVX512-BF16 "
+                          "or AMX): oneDNN emulates it, which is several times slower than fp32; set "
+                          "system.precision=32-true here", stacklevel=2)
     try:
         return Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                       precision=system.precision)
@@ -236,6 +244,7 @@ class Trainer:
         """Train ``task`` on ``bundle`` (a DataBundle, or a graph bundle); returns the run summary."""
         cfg, t, fabric = self.cfg, self.cfg.train, self.fabric
         self.task = task
+        self.info = getattr(bundle, "info", None)
         # A task that reads its data another way (graphs) builds its own loaders.
         loaders = task.make_loaders(bundle, self) if hasattr(task, "make_loaders") else None
         train_loader, self.val_loader, self.test_loader = loaders or self.tensor_loaders(bundle)
@@ -477,6 +486,11 @@ class Trainer:
         for split, loader in (("val", self.val_loader), ("test", self.test_loader)):
             if loader is not None:
                 values = self.evaluate(loader)
+                if hasattr(self.task, "final_metrics"):
+                    # Corpus-level metrics that batch means cannot give (BLEU of decoded sentences).
+                    self.model.eval()
+                    with torch.no_grad():
+                        values.update(self.task.final_metrics(loader, split))
                 if split == "test":
                     self._log("test", values, elapsed=self.train_time)
                 final.update({f"{split}/{k}": v for k, v in values.items()})

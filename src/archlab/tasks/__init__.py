@@ -16,7 +16,8 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
     decides. Later families add their tasks here.
     """
     kinds = {"image": "classification", "tabular": "classification", "graph_nodes": "node_classification",
-             "graph_set": "graph_classification"}
+             "graph_set": "graph_classification", "text": "text_classification", "lm": "language_model",
+             "seq2seq": "seq2seq", "series": "forecast"}
     name = getattr(model, "task", None) or kinds.get(info.kind)
     if name == "classification":
         from archlab.tasks.classification import ClassificationTask
@@ -31,4 +32,12 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
             raise ValueError(f"{type(model).__name__} does {name.replace('_', ' ')}, but {info.name} is {info.kind} data; "
                              f"pick a dataset of that kind (`archlab list datasets --family graph`)")
         return cls(model, label_smoothing=cfg.train.label_smoothing)
+    if name in ("text_classification", "language_model", "forecast"):
+        from archlab.tasks import sequence
+
+        return sequence.build_sequence_task(name, model, info, cfg)
+    if name == "seq2seq":
+        from archlab.tasks.seq2seq import Seq2SeqTask
+
+        return Seq2SeqTask.from_config(model, info, cfg)
     raise ValueError(f"no task trains a {type(model).__name__} on {info.kind} data ({info.name})")
