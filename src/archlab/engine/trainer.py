@@ -487,10 +487,17 @@ class Trainer:
             if loader is not None:
                 values = self.evaluate(loader)
                 if hasattr(self.task, "final_metrics"):
-                    # Corpus-level metrics that batch means cannot give (BLEU of decoded sentences).
+                    # Corpus-level metrics that batch means cannot give (BLEU of decoded sentences);
+                    # with several processes each rank scores its own shard and rank 0's is logged.
                     self.model.eval()
-                    with torch.no_grad():
-                        values.update(self.task.final_metrics(loader, split))
+                    if self.ema is not None:
+                        self.ema.swap(self.task.model)
+                    try:
+                        with torch.no_grad():
+                            values.update(self.task.final_metrics(loader, split))
+                    finally:
+                        if self.ema is not None:
+                            self.ema.swap(self.task.model)
                 if split == "test":
                     self._log("test", values, elapsed=self.train_time)
                 final.update({f"{split}/{k}": v for k, v in values.items()})

@@ -7,10 +7,12 @@ CNN plots need it); NumPy arrays and torch tensors are both accepted as data.
 * :mod:`~archlab.viz.curves`: learning curves from ``metrics.jsonl``.
 * :mod:`~archlab.viz.classification`: confusion matrix, worst-classified examples.
 * :mod:`~archlab.viz.cnn`: first-layer filters, feature maps.
+* :mod:`~archlab.viz.attention`: attention heat maps (seq2seq, transformers).
 """
 
 from __future__ import annotations
 
+from archlab.viz.attention import plot_attention, plot_attention_grid
 from archlab.viz.classification import (
     class_metrics,
     confusion_matrix,
@@ -32,6 +34,8 @@ from archlab.viz.cnn import (
 from archlab.viz.curves import metric_series, plot_learning_curves, read_metrics
 
 __all__ = [
+    "plot_attention",
+    "plot_attention_grid",
     "class_metrics",
     "collect_feature_maps",
     "confusion_matrix",
