@@ -21,6 +21,7 @@ _LAZY = {
     "train": "archlab.api",
     "evaluate": "archlab.api",
     "predict": "archlab.api",
+    "generate": "archlab.api",
     "load_run": "archlab.api",
     "write_report": "archlab.api",
     "experiment": "archlab.api",

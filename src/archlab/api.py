@@ -23,7 +23,12 @@ from typing import Any
 from archlab.config import RunConfig, apply_overrides, config_from_dict, load_config, save_yaml
 from archlab.utils import ArchlabError
 
-__all__ = ["Run", "train", "evaluate", "predict", "load_run", "write_report", "experiment", "build_model_for"]
+__all__ = ["Run", "train", "evaluate", "predict", "generate", "load_run", "write_report", "experiment",
+           "build_model_for"]
+
+VOCAB_FILE = "vocab.json"
+TARGET_VOCAB_FILE = "target_vocab.json"
+TEXT_KINDS = ("text", "lm", "seq2seq")
 
 
 @dataclass
@@ -236,6 +241,10 @@ def train(
             print(f"archlab: {plan_summary(plan)}", flush=True)
     trainer = Trainer(cfg, run_dir, fabric, callbacks)
     summary = trainer.fit(task, bundle, resume=ckpt)
+    if fabric.is_global_zero and getattr(task, "samples", None):
+        from archlab.utils import atomic_write_json
+
+        atomic_write_json(run_dir / "translations.json", task.samples)  # decoded sentences, for the report
     history = trainer.logger.records if trainer.logger else []
     run = Run(run_dir, cfg, summary, history, net, bundle)
     if fabric.is_global_zero and summary.get("status") != "interrupted":
@@ -273,6 +282,12 @@ def _write_header(run_dir: Path, cfg: RunConfig, net: Any, bundle: Any) -> None:
         "class_names": list(bundle.info.class_names),
     })
     atomic_write_json(path, old)
+    # Text runs keep their tokenizer and vocab beside the weights: predict/generate encode raw text
+    # with exactly what the model was trained on.
+    for attr, fname in (("vocab", VOCAB_FILE), ("target_vocab", TARGET_VOCAB_FILE)):
+        vocab = getattr(bundle.info, attr, None)
+        if vocab is not None:
+            vocab.save(run_dir / fname)
 
 
 def _write_predictions(trainer: Any, run_dir: Path) -> None:
@@ -284,6 +299,8 @@ def _write_predictions(trainer: Any, run_dir: Path) -> None:
     loader = trainer.test_loader or trainer.val_loader
     if loader is None or not hasattr(trainer.task, "predict_step"):
         return
+    if getattr(trainer.task, "predictions_kind", "classification") != "classification":
+        return  # per-token logits of language models and translators would be huge; reports decode instead
     logits, targets = [], []
     model = trainer.task.model
     model.eval()
@@ -404,7 +421,11 @@ def evaluate(target: str | Path, *, split: str = "test", weights: str = "final")
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * b
             n += b
-    return {f"{split}/{k}": v / n for k, v in sums.items()}
+        result = {f"{split}/{k}": v / n for k, v in sums.items()}
+        if hasattr(task, "final_metrics"):  # corpus-level figures: exact perplexity, BLEU, baselines
+            task.eval()
+            result.update({f"{split}/{k}": v for k, v in task.final_metrics(loader, split).items()})
+    return result
 
 
 def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str, Any]]:
@@ -412,8 +433,12 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
 
     ``inputs``: image files (PNG/JPEG; converted to the dataset's channels and size), ``.npy``
     files, comma-separated feature rows (``"5.1,3.5,1.4,0.2"``), a tensor of raw inputs, or, for
-    node classification runs, node ids of the run's graph.
-    Returns one ``{"input", "label", "prob", "top": [(label, prob), ...]}`` per input.
+    node classification runs, node ids of the run's graph. Text runs take raw strings
+    (:func:`_predict_sequence`): a text classifier returns labels, a translator its translation,
+    a forecaster (comma-separated window values) the next values, a language model the most likely
+    next tokens.
+    Returns one ``{"input", "label", "prob", "top": [(label, prob), ...]}`` per input (translators:
+    ``{"input", "output"}``; forecasters: ``{"input", "forecast"}``).
     """
     import torch
 
@@ -421,6 +446,8 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
 
     run = load_run(target)
     info = run.bundle.info
+    if info.kind in TEXT_KINDS or info.kind == "series":
+        return _predict_sequence(run, inputs, top_k)
     if info.kind.startswith("graph"):
         probs, names = _predict_nodes(run, inputs)
     elif _is_scratch(run.config):
@@ -442,6 +469,151 @@ def predict(target: str | Path, inputs: Any, *, top_k: int = 3) -> list[dict[str
         top = [(classes[i], round(float(v), 4)) for v, i in zip(values, idx)]
         out.append({"input": name, "label": top[0][0], "prob": top[0][1], "top": top})
     return out
+
+
+def _run_vocab(run: Run, fname: str = VOCAB_FILE) -> Any:
+    """The vocab saved with a run (``vocab.json``), else the one of its reloaded dataset."""
+    from archlab.data.text import Vocab
+
+    path = run.path / fname
+    if path.is_file():
+        return Vocab.load(path)
+    vocab = run.bundle.info.vocab if fname == VOCAB_FILE else run.bundle.info.target_vocab
+    return vocab if vocab is not None else run.bundle.info.vocab
+
+
+def _encode_texts(vocab: Any, texts: list[str], max_len: int, **kw: Any) -> tuple[Any, list[str]]:
+    """Token ids (N, T) of raw strings, and a note per string (unknown words, truncation).
+
+    Empty strings are an error; words the vocab lacks become ``<unk>`` (named in the note); text
+    longer than ``max_len`` tokens is cut to its first ``max_len`` (said in the note)."""
+    import torch
+
+    rows, notes = [], []
+    for text in texts:
+        tokens = vocab.tokenize(text)
+        if not text.strip() or not tokens:
+            raise ArchlabError("empty input: give some text to predict on (e.g. archlab predict RUN \"a fine film\")")
+        ids = vocab.encode(text, max_len=max_len, **kw)  # a cut keeps room for <bos>/<eos>
+        unknown = sorted({t for t in tokens if vocab.stoi.get(t, vocab.unk_id) == vocab.unk_id})
+        note = []
+        if unknown:
+            note.append(f"{len(unknown)} unknown token(s) read as <unk>: {' '.join(unknown[:8])}")
+        n_tok = len(tokens) + int(bool(kw.get("add_eos"))) + int(bool(kw.get("add_bos")))
+        if n_tok > max_len:
+            note.append(f"truncated to the first {max_len} of {n_tok} tokens")
+        rows.append(torch.tensor(ids, dtype=torch.long))
+        notes.append("; ".join(note))
+    x = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=vocab.pad_id)  # (N, T)
+    return x, notes
+
+
+def _predict_sequence(run: Run, inputs: Any, top_k: int) -> list[dict[str, Any]]:
+    """``predict`` for text, language-model, translation and forecasting runs (raw inputs)."""
+    import torch
+
+    info, model = run.bundle.info, run.model
+    texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+    if info.kind == "series":
+        return _predict_series(run, texts)
+    vocab = _run_vocab(run)
+    max_len = int(info.input_shape[0]) if info.input_shape else 512
+    out: list[dict[str, Any]] = []
+    if info.kind == "seq2seq":
+        target = _run_vocab(run, TARGET_VOCAB_FILE)
+        x, notes = _encode_texts(vocab, texts, max_len, add_eos=True)
+        beam = max(run.config.train.beam_size, 1)
+        with torch.no_grad():
+            ids = model.beam_search(x, beam, max_len=max_len + 10, length_penalty=run.config.train.length_penalty) \
+                if beam > 1 else model.greedy(x, max_len=max_len + 10)
+        for text, row, note in zip(texts, ids, notes):
+            out.append({"input": text, "output": target.decode(row.tolist(), stop_at_eos=True), "note": note})
+        return out
+    x, notes = _encode_texts(vocab, texts, max_len)
+    with torch.no_grad():
+        logits = model(x).float()
+    if info.kind == "lm":  # the distribution of the next token after each prompt
+        lengths = (x != vocab.pad_id).sum(dim=1)
+        logits = logits[torch.arange(len(x)), lengths - 1]  # (N, V)
+        classes = list(vocab.itos)
+    else:
+        classes = info.class_names or [str(i) for i in range(logits.shape[1])]
+    probs = logits.softmax(dim=1)
+    for text, p, note in zip(texts, probs, notes):
+        values, idx = p.topk(min(top_k, len(p)))
+        top = [(classes[i], round(float(v), 4)) for v, i in zip(values, idx)]
+        out.append({"input": text, "label": top[0][0], "prob": top[0][1], "top": top, "note": note})
+    return out
+
+
+def _predict_series(run: Run, texts: list[str]) -> list[dict[str, Any]]:
+    """Forecasts from comma-separated windows of raw values (feature 0; one feature per step)."""
+    import torch
+
+    info = run.bundle.info
+    window, features = int(info.input_shape[0]), int(info.input_shape[-1])
+    mean = torch.tensor(info.mean or (0.0,) * features)
+    std = torch.tensor(info.std or (1.0,) * features)
+    out = []
+    for text in texts:
+        try:
+            values = [float(v) for v in text.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise ArchlabError(f"a forecaster reads comma-separated numbers, got {text!r}") from None
+        if len(values) != window * features:
+            raise ArchlabError(f"{info.name} windows are {window} steps x {features} feature(s) = "
+                               f"{window * features} numbers; got {len(values)}")
+        x = (torch.tensor(values).reshape(1, window, features) - mean) / std  # (1, L, F)
+        with torch.no_grad():
+            y = run.model(x).float()[0] * std[0] + mean[0]  # (H,) raw units
+        out.append({"input": text, "forecast": [round(float(v), 5) for v in y]})
+    return out
+
+
+def generate(target: str | Path, prompt: str = "", *, max_new_tokens: int = 200, temperature: float = 1.0,
+             top_k: int | None = None, seed: int | None = None, stream: Any = None) -> str:
+    """Sample text from a language-model run, continuing ``prompt``.
+
+    Args:
+        target: a run folder of a language model (``archlab train char_lstm --data tinyshakespeare``).
+        prompt: text to continue; empty starts from a newline (or the first vocab token). Tokens the
+            vocab lacks become ``<unk>``; a prompt longer than the training context keeps its last
+            ``context`` tokens (the model carries its state, so nothing else is lost).
+        max_new_tokens: how many tokens to add.
+        temperature: > 0; lower is more conservative.
+        top_k: sample among the k most likely tokens only (None: all).
+        seed: seed of the sampling (None: nondeterministic).
+        stream: ``fn(text_piece)`` called with each new token's text as it comes (the CLI prints).
+
+    Returns:
+        the prompt followed by the generated text.
+    """
+    import torch
+
+    if max_new_tokens < 0:
+        raise ArchlabError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if temperature <= 0:
+        raise ArchlabError(f"temperature must be > 0, got {temperature} (use a small value such as 0.1 for near-greedy)")
+    if top_k is not None and top_k < 1:
+        raise ArchlabError(f"top_k must be >= 1, got {top_k}")
+    run = load_run(target)
+    if run.bundle.info.kind != "lm" or not hasattr(run.model, "generate"):
+        raise ArchlabError(f"{run.path} is a {run.bundle.info.kind} run of {run.config.model.name}; "
+                           "generate needs a language model run (e.g. archlab train char_lstm --data tinyshakespeare)")
+    vocab = _run_vocab(run)
+    ids = vocab.encode(prompt) if prompt else []
+    if not ids:
+        start = vocab.stoi.get("\n", vocab.stoi.get(".", 4 if len(vocab) > 4 else vocab.unk_id))
+        ids = [start]
+    x = torch.tensor([ids], dtype=torch.long)  # (1, T0)
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    kw: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "generator": gen}
+    if stream is not None:
+        kw["stream"] = lambda token_id: stream(vocab.decode([int(token_id)]))
+    with torch.no_grad():
+        out = run.model.generate(x, max_new_tokens, **kw)
+    new = out[0, x.shape[1]:].tolist()
+    return prompt + vocab.decode(new)
 
 
 def _predict_nodes(run: Run, inputs: Any) -> tuple[Any, list[str]]:

@@ -24,6 +24,9 @@ EPILOG = """examples:
   archlab eval runs/lenet5-digits-20260101-120000
   archlab predict runs/lenet5-digits-20260101-120000 digit.png
   archlab train gcn --data cora --data-dir ../shared/data
+  archlab train bilstm --data sst2 --data-dir ../shared/data
+  archlab predict runs/bilstm-sst2-20260101-120000 "not a bad film at all"
+  archlab generate runs/char_lstm-tinyshakespeare-20260101-120000 --prompt "ROMEO:" --top-k 10
   archlab data list | archlab data download mnist | archlab data verify mnist
   archlab report runs/lenet5-digits-20260101-120000
   archlab explain runs/lenet5-digits-20260101-120000 --method gradcam --count 8
@@ -112,11 +115,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--weights", default="final", choices=["final", "last", "best"])
 
-    p = sub.add_parser("predict", help="classify inputs with a trained run",
-                       epilog="examples: archlab predict runs/lenet5-digits-... digit.png | archlab predict runs/mlp-iris-... 5.1,3.5,1.4,0.2")
+    p = sub.add_parser("predict", help="classify, translate or forecast inputs with a trained run",
+                       epilog="examples: archlab predict runs/lenet5-digits-... digit.png | archlab predict runs/mlp-iris-... "
+                              "5.1,3.5,1.4,0.2 | archlab predict runs/bilstm-sst2-... \"a gripping, funny film\" | "
+                              "archlab predict runs/seq2seq_bahdanau-fra_eng-... \"i am cold .\"")
     p.add_argument("target", help="run folder or checkpoint file")
-    p.add_argument("inputs", nargs="+", help="image files, .npy files, comma-separated feature rows, or node ids (graph runs)")
+    p.add_argument("inputs", nargs="+", help="image files, .npy files, comma-separated feature rows, node ids (graph "
+                   "runs), sentences (text runs) or comma-separated windows (forecasters)")
     p.add_argument("--top-k", type=int, default=3)
+
+    p = sub.add_parser("generate", help="sample text from a trained language model, streaming tokens",
+                       epilog='example: archlab generate runs/char_lstm-tinyshakespeare-... --prompt "ROMEO:" --top-k 10')
+    p.add_argument("target", help="run folder of a language model")
+    p.add_argument("--prompt", default="", help="text to continue (default: start from a newline)")
+    p.add_argument("--max-new-tokens", type=int, default=300)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
 
     p = sub.add_parser("data", help="list, download or verify datasets",
                        epilog="examples: archlab data list | archlab data download mnist | archlab data verify mnist --data-dir ../shared/data")
@@ -297,8 +312,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import archlab
 
     for row in archlab.predict(args.target, args.inputs, top_k=args.top_k):
-        top = ", ".join(f"{label} {p:.3f}" for label, p in row["top"])
-        print(f"{row['input']}: {row['label']}  ({top})")
+        note = f"  [{row['note']}]" if row.get("note") else ""
+        if "output" in row:  # a translator
+            print(f"{row['input']} -> {row['output']}{note}")
+        elif "forecast" in row:
+            print(f"{row['input']} -> {', '.join(f'{v:g}' for v in row['forecast'])}")
+        else:
+            top = ", ".join(f"{label!r} {p:.3f}" if label.strip() != label or not label else f"{label} {p:.3f}"
+                            for label, p in row["top"])
+            print(f"{row['input']}: {row['label']}  ({top}){note}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import archlab
+
+    print(args.prompt, end="", flush=True)
+    archlab.generate(args.target, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                     top_k=args.top_k, seed=args.seed, stream=lambda piece: print(piece, end="", flush=True))
+    print()
     return 0
 
 
@@ -384,7 +416,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "list": cmd_list, "info": cmd_info, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
+    "list": cmd_list, "info": cmd_info, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
     "data": cmd_data, "report": cmd_report, "explain": cmd_explain, "experiment": cmd_experiment, "tune": cmd_tune,
     "bench": cmd_bench, "tour": cmd_tour,
 }

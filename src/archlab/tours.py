@@ -44,6 +44,13 @@ STOPS: list[Stop] = [
          "He et al.'s (2016) CIFAR ResNet-20: three stages of 3 residual blocks (16/32/64 planes, 3x3 stem, "
          "zero-padding shortcuts), on the 8x8 digits; its last 2x2 map feeds Grad-CAM.",
          overrides={"model.layers": [3, 3, 3], "model.shortcut": "zero_pad"}),
+    Stop("gru-sentiment", "gru_classifier", "sentiment", "rnn",
+         "A GRU (Cho et al., 2014) reading generated movie reviews word by word; negation ('not good', "
+         "'never boring') flips the label, so word counts alone do not suffice."),
+    Stop("seq2seq-dates", "seq2seq_bahdanau", "seq2seq_synthetic", "rnn",
+         "A GRU encoder-decoder with Bahdanau attention (2015) rewriting dates such as 'march 5 2021' or "
+         "'5.3.21' as 2021-03-05, character by character; its report shows where the decoder attends.",
+         metric="test/bleu", overrides={"data.options.task": "dates"}),
 ]
 
 

@@ -13,5 +13,10 @@ from archlab.models.cnn import (  # noqa: F401
     vgg,
 )
 from archlab.models.graph import gnn  # noqa: F401
-from archlab.models.rnn import seq2seq  # noqa: F401
+from archlab.models.rnn import (  # noqa: F401
+    forecast,
+    lm,
+    seq2seq,  # noqa: F401
+    text,
+)
 from archlab.scratch import models as _scratch_models  # noqa: F401,E402  (family scratch)

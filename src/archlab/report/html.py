@@ -49,6 +49,7 @@ FIGURES = "figures"
 #: The figures this module writes; removed before a rebuild so none is left over from an older one.
 OWN_FIGURES = (
     "learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps", "gradcam", "saliency",
+    "attention", "forecast",
 )  # fmt: skip
 
 
@@ -133,6 +134,15 @@ def load_predictions(path: str | Path) -> tuple[Any, Any, str | None]:
     return logits, targets, meta.get("split")
 
 
+def sequence_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path) -> str | None:
+    """Samples, translations, forecasts or misread sentences of sequence runs (:mod:`archlab.report.sequence`)."""
+    if getattr(getattr(bundle, "info", None), "kind", None) not in ("text", "lm", "seq2seq", "series"):
+        return None
+    from archlab.report.sequence import sequence_section as build
+
+    return build(run_dir, model, bundle, fig_dir)
+
+
 def build_report(
     run_dir: str | Path,
     *,
@@ -175,6 +185,7 @@ def build_report(
         ("Learning curves", "curves", lambda: _curves(run, fig_dir)),
         ("Predictions", "predictions", lambda: _predictions(run, bundle, fig_dir, max_examples, state)),
         ("What the network sees", "cnn", lambda: _cnn(run, model, bundle, fig_dir, state)),
+        ("What the model says", "sequence", lambda: sequence_section(run_dir, model, bundle, fig_dir)),
     ]
     sections: list[tuple[str, str, str]] = []
     for title, anchor, build in builders:
