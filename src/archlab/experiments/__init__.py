@@ -16,5 +16,6 @@ from archlab.experiments import (  # noqa: F401
     perceptron,
     regularization,
     resnet_experiments,
+    rnn_experiments,
     transfer_learning,
 )
