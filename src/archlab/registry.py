@@ -105,9 +105,10 @@ class Registry:
     def get(self, name: str) -> Entry:
         """The entry called ``name``; an unknown name raises :class:`UnknownNameError`."""
         self._load()
-        key = name.replace("-", "_") if name not in self._entries else name
-        if key in self._entries:
-            return self._entries[key]
+        # "-" and "_" are alike: experiments are registered with hyphens, models with underscores.
+        for key in (name, name.replace("-", "_"), name.replace("_", "-")):
+            if key in self._entries:
+                return self._entries[key]
         hint = closest(name, sorted(self._entries))
         msg = f"unknown {self.kind} {name!r}."
         if hint:
