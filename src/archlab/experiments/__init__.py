@@ -17,5 +17,6 @@ from archlab.experiments import (  # noqa: F401
     regularization,
     resnet_experiments,
     rnn_experiments,
+    seq2seq_experiments,
     transfer_learning,
 )
