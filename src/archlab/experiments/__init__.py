@@ -16,6 +16,7 @@ from archlab.experiments import (  # noqa: F401
     perceptron,
     regularization,
     resnet_experiments,
+    rnn_capacity,
     rnn_experiments,
     seq2seq_experiments,
     transfer_learning,
