@@ -3,9 +3,8 @@ their helpers (parameter matching, the SST-2 folder)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _report_checks import check_quick_report
 
 from archlab.experiments import rnn_capacity as rc
 
@@ -13,22 +12,6 @@ EXPERIMENTS = {
     "rnn-size-depth": ("accuracy_vs_hidden.png", "time_vs_params.png"),
     "rnn-bidirectional": ("bidirectional.png",),
 }
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """``quick_run(name)``: the experiment's quick-mode result and folder (each run once per module)."""
-    import archlab
-
-    cache: dict[str, tuple[dict, Path]] = {}
-
-    def get(name: str) -> tuple[dict, Path]:
-        if name not in cache:
-            root = tmp_path_factory.mktemp(name)
-            cache[name] = (archlab.experiment(name, out_dir=root, quick=True), root / name)
-        return cache[name]
-
-    return get
 
 
 def test_registered_in_family_rnn():
@@ -41,15 +24,7 @@ def test_registered_in_family_rnn():
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_quick_mode_writes_report(name, quick_run):
     res, out = quick_run(name)
-    assert Path(res["report"]) == out / "report.html"
-    html = (out / "report.html").read_text(encoding="utf-8")
-    for fig in EXPERIMENTS[name]:
-        assert (out / fig).stat().st_size > 1_000, fig
-    assert html.count("data:image/png;base64") >= len(EXPERIMENTS[name])
-    conclusions = html[html.index('id="conclusions"') :]
-    assert conclusions.count(" ") > 30
-    assert res["seconds"] > 0 and res["rows"]
-    assert res["setup"]["quick"]
+    check_quick_report(res, out, EXPERIMENTS[name])
 
 
 def test_size_depth_quick_grid(quick_run):
