@@ -107,3 +107,16 @@ def data_root(root: str | Path | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "archlab" / "data"
+
+
+def find_data_root(folder: str, root: str | Path | None = None) -> str | None:
+    """The first data folder that holds ``folder`` (``"sst2"``, ``"fra_eng"``...): ``root``,
+    ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA``, ``../shared/data`` from the working directory, then
+    the ``shared/data`` beside the repository; None when none has it. Benchmarks and experiments
+    that use real data look for it this way."""
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    for candidate in (root, os.environ.get("ARCHLAB_DATA"), os.environ.get("ARCHLAB_SHARED_DATA"),
+                      "../shared/data", beside):
+        if candidate and (Path(candidate).expanduser() / folder).is_dir():
+            return str(Path(candidate).expanduser())
+    return None

@@ -47,22 +47,6 @@ def test_registered_in_family_cnn():
     assert REG.get("cnn-depth").fn is cd.cnn_depth  # the CLI's hyphenated spelling works too
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """``quick_run(name)``: the experiment's quick-mode result and folder (each run once per module)."""
-    import archlab
-
-    cache: dict[str, tuple[dict, Path]] = {}
-
-    def get(name: str) -> tuple[dict, Path]:
-        if name not in cache:
-            root = tmp_path_factory.mktemp(name)
-            cache[name] = (archlab.experiment(name, out_dir=root, quick=True), root / name)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_quick_mode_writes_report(name, quick_run):
     keys, figures = EXPERIMENTS[name]

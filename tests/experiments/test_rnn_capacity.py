@@ -65,8 +65,9 @@ def test_matched_hidden():
 def test_sst2_root(tmp_path, monkeypatch):
     monkeypatch.delenv("ARCHLAB_DATA", raising=False)
     monkeypatch.setenv("ARCHLAB_SHARED_DATA", str(tmp_path / "none"))
-    assert rc.sst2_root(tmp_path) == str(tmp_path)
+    assert rc.sst2_root(tmp_path) != str(tmp_path)  # no sst2/ there: the next places are tried
     (tmp_path / "sst2").mkdir()
     (tmp_path / "sst2" / "train.tsv").write_text("sentence\tlabel\n")
+    assert rc.sst2_root(tmp_path) == str(tmp_path)
     monkeypatch.setenv("ARCHLAB_DATA", str(tmp_path))
-    assert rc.sst2_root() == str(tmp_path.resolve())
+    assert rc.sst2_root() == str(tmp_path)

@@ -11,11 +11,9 @@ lenet5_mnist
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from archlab.engine.trainer import Callback
@@ -30,13 +28,10 @@ def mnist_root() -> str:
 
 
 def root_holding(folder: str) -> str:
-    """The first of ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA``, ``../shared/data`` that holds ``folder``."""
-    for candidate in (os.environ.get("ARCHLAB_DATA"), os.environ.get("ARCHLAB_SHARED_DATA"), "../shared/data"):
-        if candidate and (Path(candidate) / folder).is_dir():
-            return candidate
-    from archlab.utils import data_root
+    """The data folder holding ``folder`` (:func:`archlab.utils.find_data_root`), else the default one."""
+    from archlab.utils import data_root, find_data_root
 
-    return str(data_root())
+    return find_data_root(folder) or str(data_root())
 
 
 class _TestEachEpoch(Callback):

@@ -106,20 +106,10 @@ POOLINGS = ("last", "max")
 
 
 def sst2_root(data_root: str | os.PathLike[str] | None = None) -> str | None:
-    """The data folder that holds ``sst2/``: ``data_root``, ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA``,
-    ``../shared/data`` or the ``shared/data`` beside the project; None when none has it."""
-    if data_root:
-        return str(data_root)
-    beside = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    for candidate in (
-        os.environ.get("ARCHLAB_DATA"),
-        os.environ.get("ARCHLAB_SHARED_DATA"),
-        "../shared/data",
-        str(beside),
-    ):
-        if candidate and (Path(candidate) / "sst2" / "train.tsv").is_file():
-            return str(Path(candidate).resolve())
-    return None
+    """The data folder that holds ``sst2/`` (:func:`archlab.utils.find_data_root`); None when none has it."""
+    from archlab.utils import find_data_root
+
+    return find_data_root("sst2", data_root)
 
 
 def count_params(

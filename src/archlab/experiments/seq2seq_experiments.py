@@ -143,14 +143,10 @@ TF_QUICK = {**QUICK, "model": "seq2seq_gru", "epochs": 2}
 
 
 def fra_eng_root(data_root: str | os.PathLike[str] | None = None) -> str | None:
-    """The data folder holding ``fra_eng/``: ``data_root``, ``$ARCHLAB_DATA``, ``$ARCHLAB_SHARED_DATA``,
-    ``../shared/data`` (from the working directory, then from the repository); None when none has it."""
-    repo_shared = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    for candidate in (data_root, os.environ.get("ARCHLAB_DATA"), os.environ.get("ARCHLAB_SHARED_DATA"),
-                      "../shared/data", repo_shared):
-        if candidate and (Path(candidate) / "fra_eng").is_dir():
-            return str(candidate)
-    return None
+    """The data folder holding ``fra_eng/`` (:func:`archlab.utils.find_data_root`); None when none has it."""
+    from archlab.utils import find_data_root
+
+    return find_data_root("fra_eng", data_root)
 
 
 def _num_threads(n: int | None) -> Any:
