@@ -105,6 +105,19 @@ def test_additive_and_general_scores_follow_the_papers() -> None:
     q2 = torch.randn(B, Dm)
     _, w = dot(q2, h)
     assert torch.allclose(w, torch.einsum("bd,bsd->bs", q2, h).softmax(-1), atol=1e-6)
+    # scaled (attn_scale, seq2seq_luong's default): the same scores divided by sqrt(Dq)
+    gen_s = GeneralAttention(Dq, Dm, scale=True)
+    gen_s.load_state_dict(gen.state_dict())
+    _, w = gen_s(q, h)
+    assert torch.allclose(w, (e / Dq**0.5).softmax(-1), atol=1e-6)
+    _, w = DotAttention(Dm, Dm, scale=True)(q2, h)
+    assert torch.allclose(w, (torch.einsum("bd,bsd->bs", q2, h) / Dm**0.5).softmax(-1), atol=1e-6)
+
+
+def test_seq2seq_luong_scales_its_scores_by_default() -> None:
+    model = create_model("seq2seq_luong", **Seq2SeqConfig.TINY)
+    assert model.config.attn_scale and model.attn.scale == pytest.approx(Seq2SeqConfig.TINY["hidden_dim"] ** -0.5)
+    assert create_model("seq2seq_luong", attn_scale=False, **Seq2SeqConfig.TINY).attn.scale == 1.0
 
 
 def test_masked_softmax_of_an_empty_row_is_zero_not_nan() -> None:

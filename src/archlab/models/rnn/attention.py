@@ -173,12 +173,18 @@ class GeneralAttention(nn.Module):
     ``W_a h_j`` is computed once per sentence (:meth:`precompute`), so each step costs one
     batched dot product, as ``dot`` does.
 
+    Args:
+        query_dim: size Dq of the decoder state.
+        memory_dim: size Dm of an encoder output.
+        scale: divide the scores by sqrt(Dq) (off in Luong; see :class:`DotAttention`).
+
     Shapes: as :class:`AdditiveAttention`.
     """
 
-    def __init__(self, query_dim: int, memory_dim: int) -> None:
+    def __init__(self, query_dim: int, memory_dim: int, *, scale: bool = False) -> None:
         super().__init__()
         self.W = nn.Linear(memory_dim, query_dim, bias=False)  # W_a
+        self.scale = query_dim**-0.5 if scale else 1.0
 
     def precompute(self, memory: Tensor) -> Tensor:
         """``W_a h_j``: (B, S, Dq)."""
@@ -189,12 +195,14 @@ class GeneralAttention(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         q, single = _as_steps(query)  # (B, T, Dq)
         keys = self.precompute(memory) if keys is None else keys  # (B, S, Dq)
-        scores = torch.bmm(q, keys.transpose(1, 2))  # (B, T, S)
+        scores = torch.bmm(q, keys.transpose(1, 2)) * self.scale  # (B, T, S)
         weights = masked_softmax(scores, _mask3(mask))
         return _read(weights, memory, single)
 
 
-def make_attention(kind: str, query_dim: int, memory_dim: int, attn_dim: int | None = None) -> nn.Module:
+def make_attention(
+    kind: str, query_dim: int, memory_dim: int, attn_dim: int | None = None, *, scale: bool = False
+) -> nn.Module:
     """The attention module called ``kind``: ``bahdanau``/``concat`` (additive), ``dot``, ``general``.
 
     Args:
@@ -202,11 +210,12 @@ def make_attention(kind: str, query_dim: int, memory_dim: int, attn_dim: int | N
         query_dim: decoder state size.
         memory_dim: encoder output size.
         attn_dim: hidden size of the additive score (default ``query_dim``).
+        scale: scale the ``dot`` and ``general`` scores by 1/sqrt(query_dim).
     """
     if kind in ("bahdanau", "concat"):
         return AdditiveAttention(query_dim, memory_dim, attn_dim or query_dim)
     if kind == "dot":
-        return DotAttention(query_dim, memory_dim)
+        return DotAttention(query_dim, memory_dim, scale=scale)
     if kind == "general":
-        return GeneralAttention(query_dim, memory_dim)
+        return GeneralAttention(query_dim, memory_dim, scale=scale)
     raise ValueError(f"unknown attention {kind!r}: use 'bahdanau', 'dot', 'general' or 'concat'")
