@@ -133,8 +133,16 @@ def _load_bundle(cfg: RunConfig) -> Any:
     fraction = cfg.data.label_fraction
     if not 0.0 < fraction <= 1.0:
         raise ConfigError(f"data.label_fraction: {fraction!r} must be in (0, 1] (the share of training labels kept)")
+    options = dict(cfg.data.options)
+    if cfg.model.init and "tokenizer" not in options:  # a checkpoint's own tokenizer (BERT's WordPiece)
+        from archlab.data import dataset_options
+        from archlab.data.pretrained_vocab import tokenizer_for_init
+
+        spec = tokenizer_for_init(str(cfg.model.init))
+        if spec is not None and "tokenizer" in dataset_options(cfg.data.name):
+            options["tokenizer"] = cfg.data.options["tokenizer"] = spec  # recorded in config.yaml
     bundle = load_dataset(cfg.data.name, cfg.data.root, val_split=cfg.data.val_split, seed=cfg.train.seed,
-                          download=cfg.data.download, **cfg.data.options)
+                          download=cfg.data.download, **options)
     if cfg.data.classes is not None:
         if not isinstance(getattr(bundle, "train", None), ArraySplit):
             raise ConfigError(f"data.classes works on image and tabular datasets; {cfg.data.name!r} is {bundle.info.kind} data")

@@ -613,7 +613,12 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocab:
-        """Rebuild a vocab from :meth:`to_dict` (no data needed)."""
+        """Rebuild a vocab from :meth:`to_dict` (no data needed); a checkpoint's saved tokenizer gives
+        a :class:`archlab.data.pretrained_vocab.PretrainedVocab`."""
+        if isinstance(d, dict) and d.get("format") == "archlab.pretrained_vocab":
+            from archlab.data.pretrained_vocab import PretrainedVocab
+
+            return PretrainedVocab.from_dict(d)  # type: ignore[return-value]
         if not isinstance(d, dict) or "itos" not in d or "tokenizer" not in d:
             keys = sorted(d) if isinstance(d, dict) else type(d).__name__
             raise VocabError(f"not a saved archlab vocab (expected keys 'itos' and 'tokenizer', got {keys})")

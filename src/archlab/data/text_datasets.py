@@ -36,10 +36,10 @@ import torch
 
 from archlab.data.base import ArraySplit, DataBundle, DatasetInfo
 from archlab.data.download import RemoteFile, fetch, register_files
+from archlab.data.pretrained_vocab import PretrainedVocab, is_pretrained_spec
 from archlab.data.text import (
     BOS_ID,
     EOS_ID,
-    UNK_ID,
     CharTokenizer,
     Vocab,
     VocabError,
@@ -190,7 +190,10 @@ def _text_bundle(
     if max_len < 1:
         raise ArchlabError(f"max_len must be >= 1, got {max_len}")
     train_texts = splits[0][0]
-    if tokenizer == "bpe":
+    if is_pretrained_spec(tokenizer):  # a checkpoint's tokenizer: [CLS] ... [SEP] with its own ids
+        vocab = PretrainedVocab.from_pretrained(tokenizer)
+        encoded = [[vocab.encode(t, max_len=max_len) for t in texts] for texts, _ in splits]
+    elif tokenizer == "bpe":
         vocab = Vocab.build(train_texts, "bpe", min_freq=min_freq, max_size=max_size,
                             bpe_vocab_size=bpe_vocab_size, lowercase=lowercase)
         encoded = [[vocab.encode(t, max_len=max_len) for t in texts] for texts, _ in splits]
@@ -201,8 +204,9 @@ def _text_bundle(
         encoded = [[vocab.lookup(toks[:max_len]) for toks in tl] for tl in token_lists]
     out = []
     for rows, (_, labels) in zip(encoded, splits):
-        rows = [r if r else [UNK_ID] for r in rows]  # an empty text must not give a length-0 row
-        out.append(ArraySplit(pad_sequences(rows, max_len=max_len), torch.tensor(labels, dtype=torch.long)))
+        rows = [r if r else [vocab.unk_id] for r in rows]  # an empty text must not give a length-0 row
+        out.append(ArraySplit(pad_sequences(rows, pad_id=vocab.pad_id, max_len=max_len),
+                              torch.tensor(labels, dtype=torch.long)))
     info = DatasetInfo(name=name, kind="text", input_shape=(max_len,), num_classes=2,
                        class_names=list(_SENTIMENT_CLASSES), source=source, vocab=vocab)
     return DataBundle(info, *out)
@@ -221,7 +225,9 @@ def sst2(root: Path, download: bool = True, *, tokenizer: str = "word", min_freq
     report SST-2 accuracy on). The text is already lowercased and Penn-Treebank tokenized.
 
     Args:
-        tokenizer: ``"word"``, ``"whitespace"``, ``"char"`` or ``"bpe"``.
+        tokenizer: ``"word"``, ``"whitespace"``, ``"char"`` or ``"bpe"``; or a pretrained
+            checkpoint's (``"minilm"``, ``"hf:FOLDER"``: :mod:`archlab.data.pretrained_vocab`),
+            which ``model.init`` of such a checkpoint selects by itself.
         min_freq: keep training tokens seen at least this often (others -> ``<unk>``).
         max_len: T: longer sentences are cut, shorter ones right-padded with 0.
         lowercase: lowercase before tokenizing.
