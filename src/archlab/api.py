@@ -13,7 +13,9 @@ A run folder holds everything needed to reproduce and inspect a run: ``config.ya
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from typing import Any
 
 from archlab.config import RunConfig, apply_overrides, config_from_dict, load_config, save_yaml
 from archlab.utils import ArchlabError
+
+_log = logging.getLogger("archlab")
 
 __all__ = ["Run", "train", "evaluate", "predict", "generate", "load_run", "write_report", "experiment",
            "build_model_for"]
@@ -579,7 +583,9 @@ def _predict_series(run: Run, texts: list[str]) -> list[dict[str, Any]]:
 
 
 def generate(target: str | Path, prompt: str = "", *, max_new_tokens: int = 200, temperature: float = 1.0,
-             top_k: int | None = None, seed: int | None = None, stream: Any = None) -> str:
+             top_k: int | None = None, top_p: float | None = None, repetition_penalty: float = 1.0,
+             no_repeat_ngram_size: int = 0, greedy: bool = False, seed: int | None = None, stream: Any = None,
+             notes: Any = None) -> str:
     """Sample text from a language-model run, continuing ``prompt``.
 
     Args:
@@ -590,8 +596,19 @@ def generate(target: str | Path, prompt: str = "", *, max_new_tokens: int = 200,
         max_new_tokens: how many tokens to add.
         temperature: > 0; lower is more conservative.
         top_k: sample among the k most likely tokens only (None: all).
+        top_p: nucleus sampling, the smallest set of tokens holding probability >= p (Holtzman et
+            al. 2020); transformer language models (GPT) only, as the next three.
+        repetition_penalty: > 1 divides the positive scores (multiplies the negative) of tokens
+            already in the text (Keskar et al. 2019).
+        no_repeat_ngram_size: n > 0 bans any token that would repeat an n-gram of the text.
+        greedy: argmax decoding (ignores temperature, top_k and top_p).
         seed: seed of the sampling (None: nondeterministic).
         stream: ``fn(text_piece)`` called with each new token's text as it comes (the CLI prints).
+        notes: ``fn(message)`` told about truncated prompts and unknown tokens (the CLI prints to
+            stderr); None: they are logged as warnings.
+
+    A transformer's prompt longer than its context (``model.max_len``) keeps its last ``max_len``
+    tokens, and so does the text as it grows (a sliding window); a note says so.
 
     Returns:
         the prompt followed by the generated text.
@@ -600,22 +617,35 @@ def generate(target: str | Path, prompt: str = "", *, max_new_tokens: int = 200,
 
     if max_new_tokens < 0:
         raise ArchlabError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature <= 0:
-        raise ArchlabError(f"temperature must be > 0, got {temperature} (use a small value such as 0.1 for near-greedy)")
+    if temperature <= 0 and not greedy:
+        raise ArchlabError(f"temperature must be > 0, got {temperature} (use --greedy for argmax decoding)")
     if top_k is not None and top_k < 1:
         raise ArchlabError(f"top_k must be >= 1, got {top_k}")
     run = load_run(target)
     if run.bundle.info.kind != "lm" or not hasattr(run.model, "generate"):
         raise ArchlabError(f"{run.path} is a {run.bundle.info.kind} run of {run.config.model.name}; "
                            "generate needs a language model run (e.g. archlab train char_lstm --data tinyshakespeare)")
+    extra = {k: v for k, v, off in (("top_p", top_p, None), ("repetition_penalty", repetition_penalty, 1.0),
+                                    ("no_repeat_ngram_size", no_repeat_ngram_size, 0)) if v != off}
+    if extra and "top_p" not in inspect.signature(run.model.generate).parameters:
+        raise ArchlabError(f"{', '.join(extra)} apply to transformer language models; {run.config.model.name} "
+                           "samples with --temperature and --top-k only")
+    say = notes or (lambda m: _log.warning(m))
     vocab = _run_vocab(run)
     ids = vocab.encode(prompt) if prompt else []
+    unknown = sum(1 for i in ids if i == vocab.unk_id)
+    if unknown:
+        say(f"note: {unknown} token(s) of the prompt are not in the model's vocab and read as <unk>")
     if not ids:
         start = vocab.stoi.get("\n", vocab.stoi.get(".", 4 if len(vocab) > 4 else vocab.unk_id))
         ids = [start]
+    context = getattr(getattr(run.model, "config", None), "max_len", None)
+    if context and "top_p" in inspect.signature(run.model.generate).parameters and len(ids) > context:
+        say(f"note: the prompt has {len(ids)} tokens, more than the model's context of {context}: "
+            f"only its last {context} are read")
     x = torch.tensor([ids], dtype=torch.long)  # (1, T0)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    kw: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "generator": gen}
+    kw: dict[str, Any] = {"temperature": 0.0 if greedy else temperature, "top_k": top_k, "generator": gen, **extra}
     if stream is not None:
         kw["stream"] = lambda token_id: stream(vocab.decode([int(token_id)]))
     with torch.no_grad():

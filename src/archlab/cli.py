@@ -125,12 +125,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
 
     p = sub.add_parser("generate", help="sample text from a trained language model, streaming tokens",
-                       epilog='example: archlab generate runs/char_lstm-tinyshakespeare-... --prompt "ROMEO:" --top-k 10')
+                       epilog='examples: archlab generate runs/char_lstm-tinyshakespeare-... --prompt "ROMEO:" --top-k 10 | '
+                              'archlab generate runs/gpt_char-tinyshakespeare-... --prompt "ROMEO:" --top-p 0.9 '
+                              '--repetition-penalty 1.2')
     p.add_argument("target", help="run folder of a language model")
     p.add_argument("--prompt", default="", help="text to continue (default: start from a newline)")
     p.add_argument("--max-new-tokens", type=int, default=300)
     p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="nucleus sampling: the smallest set of tokens with probability >= p (transformer LMs)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 discourages tokens already in the text (CTRL; transformer LMs)")
+    p.add_argument("--no-repeat-ngram", type=int, default=0, help="never repeat an n-gram of this size (transformer LMs)")
+    p.add_argument("--greedy", action="store_true", help="argmax decoding (temperature 0)")
     p.add_argument("--seed", type=int, default=None)
 
     p = sub.add_parser("data", help="list, download or verify datasets",
@@ -329,7 +337,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     print(args.prompt, end="", flush=True)
     archlab.generate(args.target, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                     top_k=args.top_k, seed=args.seed, stream=lambda piece: print(piece, end="", flush=True))
+                     top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                     no_repeat_ngram_size=args.no_repeat_ngram, greedy=args.greedy, seed=args.seed,
+                     stream=lambda piece: print(piece, end="", flush=True), notes=lambda m: print(m, file=sys.stderr))
     print()
     return 0
 
