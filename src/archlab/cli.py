@@ -54,6 +54,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accelerator", help="system.accelerator: auto, cpu, cuda, mps")
     p.add_argument("--precision", help="system.precision: 32-true, bf16-mixed, 16-mixed, bf16-true")
     p.add_argument("--compile", action="store_true", help="system.compile: torch.compile the model")
+    p.add_argument("--init", help="model.init: pretrained weights (a file, a run folder, a Hugging Face BERT/GPT-2 "
+                   "folder, or 'minilm' for the offline all-MiniLM-L6-v2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted config overrides, e.g. train.lr=3e-4 model.dropout=0.2 (bare names like lr=3e-4 work when unique)")
@@ -65,7 +67,7 @@ def _collect_overrides(args: argparse.Namespace) -> list[str]:
         "data_dir": "data.root", "out": "run.out_dir", "name": "run.name", "epochs": "train.epochs",
         "lr": "train.lr", "batch_size": "train.batch_size", "seed": "train.seed", "devices": "system.devices",
         "num_nodes": "system.num_nodes", "strategy": "system.strategy", "accelerator": "system.accelerator",
-        "precision": "system.precision",
+        "precision": "system.precision", "init": "model.init",
     }
     for attr, key in flags.items():
         value = getattr(args, attr, None)
@@ -105,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("options", nargs="*", metavar="key=value", help="model options (model.x=... or x=...)")
 
     p = sub.add_parser("train", help="train a model on a dataset, writing a run folder",
-                       epilog="example: archlab train lenet5 --data digits train.epochs=5 train.lr=2e-3")
+                       epilog="examples: archlab train lenet5 --data digits train.epochs=5 train.lr=2e-3 | "
+                              "archlab train minilm_l6 --data sst2 --init minilm")
     _add_train_args(p)
     p.add_argument("--resume", help="run folder or checkpoint to continue")
 

@@ -105,7 +105,7 @@ class TrainSection:
     momentum: float = 0.9
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
-    schedule: Literal["constant", "cosine", "step", "onecycle", "plateau", "linear"] = "constant"
+    schedule: Literal["constant", "cosine", "step", "onecycle", "plateau", "linear", "inverse_sqrt"] = "constant"
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     step_size: int = 30
