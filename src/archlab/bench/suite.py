@@ -168,6 +168,7 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
 
 # The other families' benchmarks register themselves on import.
 from archlab.bench import (  # noqa: E402,F401
+    attention_bench,
     cnn_speed,
     graph_bench,
     rnn_speed,
