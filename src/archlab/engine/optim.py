@@ -9,10 +9,17 @@ settings (``warmup_epochs``, ``step_size``) are converted to steps with ``steps_
     step      lr * gamma ** floor(epoch / step_size)
     onecycle  Smith & Topin (2018): warm up to lr for ``onecycle_pct_start`` of the run, then anneal
     plateau   lr * gamma when ``train.monitor`` stops improving for ``plateau_patience`` evaluations
+    inverse_sqrt  lr * min(s / w, sqrt(w / s)) at optimizer step s = 1, 2, ... with w warmup steps:
+              linear warmup to lr at step w, then decay as 1/sqrt(s) (Vaswani et al. 2017, Eq. 3,
+              https://arxiv.org/abs/1706.03762; fairseq's ``inverse_sqrt``). With lr set to the
+              paper's peak d_model^-0.5 * w^-0.5 this is exactly the paper's
+              d_model^-0.5 * min(s^-0.5, s * w^-1.5). Without warmup it decays from lr at step 1;
+              the factor never goes below ``min_lr / lr``.
 
-Warmup (linear from 0) applies to constant, linear, cosine and step. Param groups with their own
-learning rates (``archlab.transfer``'s discriminative fine-tuning) keep their ratios under every
-schedule: the factors above multiply each group's own lr, and one-cycle peaks at each group's lr.
+Warmup (linear from 0) applies to constant, linear, cosine, step and inverse_sqrt. Param groups
+with their own learning rates (``archlab.transfer``'s discriminative fine-tuning) keep their
+ratios under every schedule: the factors above multiply each group's own lr, and one-cycle peaks
+at each group's lr.
 """
 
 from __future__ import annotations
@@ -108,6 +115,8 @@ def build_scheduler(
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
+        if name == "inverse_sqrt":  # step + 1 = s, the 1-based optimizer step this lr is used for
+            return max(floor, math.sqrt(max(warmup, 1) / (step + 1)))
         t = min((step - warmup) / max(total - warmup, 1), 1.0)
         if name == "cosine":
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
