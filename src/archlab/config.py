@@ -105,6 +105,7 @@ class TrainSection:
     momentum: float = 0.9
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8  # Adam/AdamW epsilon (Vaswani et al. 2017 used 1e-9)
     schedule: Literal["constant", "cosine", "step", "onecycle", "plateau", "linear", "inverse_sqrt"] = "constant"
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
