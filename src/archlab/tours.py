@@ -51,6 +51,13 @@ STOPS: list[Stop] = [
          "A GRU encoder-decoder with Bahdanau attention (2015) rewriting dates such as 'march 5 2021' or "
          "'5.3.21' as 2021-03-05, character by character; its report shows where the decoder attends.",
          metric="test/bleu", overrides={"data.options.task": "dates", "train.epochs": 4}),
+    Stop("transformer-sentiment", "transformer_classifier", "sentiment", "transformer",
+         "A 2-layer Transformer encoder (Vaswani et al., 2017) classifying the generated reviews; its report "
+         "shows which words each head attends to (the negations among them)."),
+    Stop("gpt-corpus", "gpt_char", "corpus", "transformer",
+         "A tiny GPT (4 layers, 4 heads, 128 wide; Radford et al., 2018) learning archlab's embedded prose "
+         "character by character; its report holds samples drawn greedily, with temperature, top-k and top-p.",
+         metric="test/ppl", overrides={"train.epochs": 20}),
 ]
 
 

@@ -237,7 +237,9 @@ def _resolve(source: str | Path) -> Path:
     text = str(source)
     if text.startswith(("http://", "https://")):
         return download_weights(text)
-    path = Path(text).expanduser()
+    from archlab.data.pretrained_vocab import resolve_pretrained
+
+    path = resolve_pretrained(text) or Path(text).expanduser()
     if not path.exists():
         raise TransferError(
             f"pretrained weights {text!r} do not exist; model.init takes a .safetensors/.pt/.pth file, "
@@ -249,6 +251,8 @@ def _resolve(source: str | Path) -> Path:
         for which in ("last", "best"):
             if (path / "checkpoints" / f"{which}.safetensors").is_file():
                 return path / "checkpoints" / f"{which}.safetensors"
+        if (path / "pytorch_model.bin").is_file():  # an older Hugging Face checkpoint
+            return path / "pytorch_model.bin"
         raise TransferError(
             f"{text!r} is a folder but not an archlab run folder with weights (no model.safetensors "
             f"or checkpoints/last.safetensors); give a weights file or a finished run"
@@ -810,6 +814,24 @@ def _source_class_names(source: str) -> list[str] | None:
     return list(names) if names else None
 
 
+def hf_checkpoint_config(source: str | Path) -> dict[str, Any] | None:
+    """The ``config.json`` of a Hugging Face checkpoint folder (or pretrained name), else None."""
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        return None
+    from archlab.data.pretrained_vocab import resolve_pretrained
+
+    path = resolve_pretrained(text) or Path(text).expanduser()
+    cfg = path / "config.json"
+    if not (path.is_dir() and cfg.is_file()):
+        return None
+    try:
+        d = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return d if isinstance(d, dict) and "model_type" in d else None
+
+
 def init_from_config(
     model: nn.Module, source: str, strict: bool = False, class_names: Sequence[str] | None = None
 ) -> LoadReport:
@@ -818,6 +840,14 @@ def init_from_config(
     When ``source`` is an archlab run trained on other classes than ``class_names`` (the new
     dataset's), its head is not loaded even if the shapes agree: its rows mean other classes.
     """
+    hf = hf_checkpoint_config(source)
+    if hf is not None:  # a Hugging Face folder (BERT, GPT-2): its names are mapped onto ours first
+        from archlab.models.transformer.hf import to_archlab_state_dict
+
+        sd, path = read_weights(source)
+        report = load_pretrained(model, to_archlab_state_dict(hf, sd, model), strict=strict)
+        report.source = f"{path} (Hugging Face {hf['model_type']})"
+        return report
     exclude: list[str] = []
     old = _source_class_names(source)
     if old is not None and class_names is not None and list(class_names) != old:

@@ -169,7 +169,9 @@ def lenet5_mnist(quick: bool = False) -> dict[str, Any]:
 # The other families' benchmarks register themselves on import.
 from archlab.bench import (  # noqa: E402,F401
     attention_bench,
+    bert_bench,
     cnn_speed,
+    finetune_bench,
     graph_bench,
     rnn_speed,
     scratch_bench,

@@ -76,6 +76,13 @@ class DatasetInfo:
                 out["src_vocab_size"] = out["vocab_size"]
                 out["tgt_vocab_size"] = len(tgt) if tgt is not None else None
             out["max_len"] = self.input_shape[0] if self.input_shape else None
+            if self.kind in ("text", "lm") and self.vocab is not None:
+                from archlab.data.text import BOS_ID, Vocab
+
+                if isinstance(self.vocab, Vocab):  # archlab's vocab has no [CLS]: BERT prepends <bos>
+                    out["cls_id"] = BOS_ID
+                elif getattr(self.vocab, "mask_id", None) is not None:  # a checkpoint's tokenizer ([CLS] framed)
+                    out["mask_id"] = self.vocab.mask_id
         elif self.kind == "series":
             out["in_features"] = self.input_shape[-1]
             out["horizon"] = self.horizon

@@ -20,4 +20,5 @@ from archlab.experiments import (  # noqa: F401
     rnn_experiments,
     seq2seq_experiments,
     transfer_learning,
+    transformer_experiments,
 )

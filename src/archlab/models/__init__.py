@@ -19,5 +19,5 @@ from archlab.models.rnn import (  # noqa: F401
     seq2seq,  # noqa: F401
     text,
 )
-from archlab.models.transformer import classifier, translator  # noqa: F401,E402
+from archlab.models.transformer import bert, classifier, gpt, translator  # noqa: F401,E402
 from archlab.scratch import models as _scratch_models  # noqa: F401,E402  (family scratch)

@@ -40,4 +40,8 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
         from archlab.tasks.seq2seq import Seq2SeqTask
 
         return Seq2SeqTask.from_config(model, info, cfg)
+    if name == "masked_lm":
+        from archlab.tasks.mlm import MaskedLMTask
+
+        return MaskedLMTask.from_config(model, info, cfg)
     raise ValueError(f"no task trains a {type(model).__name__} on {info.kind} data ({info.name})")
