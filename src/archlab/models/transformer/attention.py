@@ -285,19 +285,28 @@ class MultiHeadAttention(nn.Module):
         if query.dim() != 3 or query.shape[-1] != self.embed_dim:
             raise ValueError(f"query must be (B, T, {self.embed_dim}), got {tuple(query.shape)}")
         B, T, D = query.shape
-        q = self._heads(self.q_proj(query))  # (B, h, T, d)
         cached = cache.layers[layer] if (cache is not None and static_kv) else None
+        fused = cached is None and not static_kv and value is None and (key is None or key is query) and \
+            self.k_proj.in_features == D and self.v_proj.in_features == D
+        if fused:  # self-attention: one (D -> 3D) product instead of three (same weights, same result)
+            w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])  # (3D, D)
+            b = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias,
+                                                                 self.v_proj.bias])
+            q, k, v = (self._heads(t) for t in F.linear(query, w, b).split(D, dim=-1))  # (B, h, T, d) each
+        else:
+            q = self._heads(self.q_proj(query))  # (B, h, T, d)
         if cached is not None:
             k, v = cached  # (B, h, S, d), computed on the first call
         else:
-            if key is None:
-                if static_kv:
-                    raise ValueError("static_kv=True needs key (the memory) on the first call, "
-                                     "when the cache does not hold this layer's keys/values yet")
-                key = query
-            value = key if value is None else value
-            k = self._heads(self.k_proj(key))  # (B, h, S_new, d)
-            v = self._heads(self.v_proj(value))  # (B, h, S_new, d)
+            if not fused:
+                if key is None:
+                    if static_kv:
+                        raise ValueError("static_kv=True needs key (the memory) on the first call, "
+                                         "when the cache does not hold this layer's keys/values yet")
+                    key = query
+                value = key if value is None else value
+                k = self._heads(self.k_proj(key))  # (B, h, S_new, d)
+                v = self._heads(self.v_proj(value))  # (B, h, S_new, d)
             if rotary is not None and not static_kv:
                 offset = cache.seq_len(layer) if cache is not None else 0
                 q, k = rotary.apply(q, k, offset=offset)
