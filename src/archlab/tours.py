@@ -57,7 +57,7 @@ STOPS: list[Stop] = [
     Stop("gpt-corpus", "gpt_char", "corpus", "transformer",
          "A tiny GPT (4 layers, 4 heads, 128 wide; Radford et al., 2018) learning archlab's embedded prose "
          "character by character; its report holds samples drawn greedily, with temperature, top-k and top-p.",
-         metric="test/ppl", overrides={"train.epochs": 20}),
+         metric="test/ppl", overrides={"train.epochs": 40, "train.batch_size": 8, "model.dropout": 0.2}),
 ]
 
 
