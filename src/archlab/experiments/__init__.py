@@ -8,6 +8,7 @@ from archlab.experiments import (  # noqa: F401
     cnn_design,
     cnn_vs_features,
     gnn,
+    gpt_bert_experiments,
     lr_schedules,
     mlp_activations,
     mlp_capacity,

@@ -143,6 +143,15 @@ def sequence_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path) -> s
     return build(run_dir, model, bundle, fig_dir)
 
 
+def transformer_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path) -> str | None:
+    """Attention maps of transformer classifiers, decoding strategies of GPTs (:mod:`archlab.report.transformer`)."""
+    if getattr(getattr(bundle, "info", None), "kind", None) not in ("text", "lm"):
+        return None
+    from archlab.report.transformer import transformer_section as build
+
+    return build(Path(run_dir), model, bundle, fig_dir)
+
+
 def build_report(
     run_dir: str | Path,
     *,
@@ -186,6 +195,7 @@ def build_report(
         ("Predictions", "predictions", lambda: _predictions(run, bundle, fig_dir, max_examples, state)),
         ("What the network sees", "cnn", lambda: _cnn(run, model, bundle, fig_dir, state)),
         ("What the model says", "sequence", lambda: sequence_section(run_dir, model, bundle, fig_dir)),
+        ("Attention and decoding", "transformer", lambda: transformer_section(run_dir, model, bundle, fig_dir)),
     ]
     sections: list[tuple[str, str, str]] = []
     for title, anchor, build in builders:
