@@ -812,7 +812,7 @@ def bert_finetune_vs_scratch(
             ax.legend(fontsize=7)
     loss_png = save_figure(fig, out_dir / "training_loss.png")
 
-    lines = _finetune_conclusions(results, sizes, chosen, majority)
+    lines = _finetune_conclusions(results, sizes, chosen, majority, int(c["seen"]), int(c["max_epochs"]))
     intro = (
         "How much does pre-training buy when labels are scarce? "
         + ("SST-2 (binary sentiment of movie-review sentences and phrases; the test split is GLUE's 872 dev "
@@ -849,7 +849,8 @@ def bert_finetune_vs_scratch(
 
 
 def _finetune_conclusions(results: dict[str, list[float]], sizes: list[int],
-                          chosen: Sequence[tuple[str, str, bool]], majority: float) -> list[str]:
+                          chosen: Sequence[tuple[str, str, bool]], majority: float, seen: int,
+                          max_epochs: int) -> list[str]:
     lines = []
     pre = next((label for label, _, p in chosen if p), None)
     scratch = [label for label, _, p in chosen if not p]
@@ -860,16 +861,19 @@ def _finetune_conclusions(results: dict[str, list[float]], sizes: list[int],
                      + ("it gains " if accs[-1] >= accs[0] else "it changes by ")
                      + f"{100 * (accs[-1] - accs[0]):+.1f} points from {sizes[0]} to {sizes[-1]} sentences.")
     if pre is not None and scratch:
-        best_scratch = max(scratch, key=lambda s: results[s][-1])
+        best_scratch = max(scratch, key=lambda s: max(results[s]))
+        best_acc = max(results[best_scratch])
+        best_n = sizes[int(np.argmax(results[best_scratch]))]
         gaps = [results[pre][i] - max(results[s][i] for s in scratch) for i in range(len(sizes))]
         lines.append(
             f"- **Pre-training** is worth {', '.join(f'{100 * g:+.1f} points at {n}' for g, n in zip(gaps, sizes))} "
             f"over the best model from random weights. "
             + (f"With {sizes[0]} sentences the pretrained MiniLM ({results[pre][0]:.1%}) already "
-               + ("beats" if results[pre][0] > results[best_scratch][-1] else "does not reach")
-               + f" what {best_scratch} reaches with {sizes[-1]} ({results[best_scratch][-1]:.1%}): "
+               + ("beats" if results[pre][0] > best_acc else "does not reach")
+               + f" the best that a model from random weights reaches at any size ({best_scratch} with {best_n}, "
+               f"{best_acc:.1%}): "
                + ("the labelled sentences only have to place a decision boundary in a space where sentiment is "
-                  "already separated, rather than teach the language." if results[pre][0] > results[best_scratch][-1]
+                  "already separated, rather than teach the language." if results[pre][0] > best_acc
                   else "at this scale the pretrained features do not yet substitute for more labels.")
                if len(sizes) > 1 else "")
         )
@@ -880,6 +884,18 @@ def _finetune_conclusions(results: dict[str, list[float]], sizes: list[int],
                          "steps on at most a few thousand sentences, millions of weights (and a 30,522-row "
                          "embedding table of which the sentences use a sliver) learn next to nothing; the "
                          "pretrained encoder starts from features that a linear head can already read.")
+        epochs = [max(1, min(max_epochs, math.ceil(seen / n))) for n in sizes]
+        worse = [s for s in scratch if len(sizes) > 1 and results[s][-1] < max(results[s][:-1]) - 0.02]
+        if worse and epochs[-1] < max(epochs[:-1]):
+            best_i = {s: int(np.argmax(results[s][:-1])) for s in worse}
+            lines.append("- From random weights " + " and ".join(
+                f"{s} does worse with {sizes[-1]} sentences ({results[s][-1]:.1%}, {epochs[-1]} "
+                f"epoch{'s' if epochs[-1] > 1 else ''}) than with {sizes[best_i[s]]} ({results[s][best_i[s]]:.1%}, "
+                f"{epochs[best_i[s]]} epochs)" for s in worse)
+                + ": a randomly initialised network needs many passes to leave the chance plateau, so within this "
+                "budget more sentences seen fewer times do not help it, while the pretrained encoder "
+                + ("gains from every new sentence." if all(a <= b for a, b in zip(results[pre], results[pre][1:]))
+                   else "is less sensitive to the number of passes."))
         if len(scratch) > 1:
             a, b = scratch[0], scratch[1]
             lines.append(f"- Same recipe, different size from scratch: {a} {results[a][-1]:.1%} vs {b} "
