@@ -6,7 +6,7 @@ dataclass: ``in_features`` -> 12, ``image_size`` -> 16, ``num_classes`` -> 3, th
 the registry entry if it has one. Inputs come from :func:`archlab.inspect.example_input` (the
 config's shape, or the model's own ``example_input(batch_size)``).
 
-Models whose config has ``num_classes`` are classifiers: logits (B, num_classes) and they must
+Models whose config has ``num_classes`` (generative ones apart) are classifiers: logits (B, num_classes) and they must
 overfit one batch with cross-entropy. Others get the generic checks only.
 """
 
@@ -50,6 +50,9 @@ def build(name: str, seed: int = 0) -> torch.nn.Module:
 
 
 def num_classes(model: torch.nn.Module) -> int | None:
+    """The classifier's class count; None for generative models (a conditional GAN has classes, not logits)."""
+    if getattr(model, "family", None) == "generative":
+        return None
     return getattr(getattr(model, "config", None), "num_classes", None)
 
 

@@ -311,11 +311,7 @@ def test_benchmark_plain_model_computes_the_same_function() -> None:
           "ln_f.bias": p["ln.bias"], "lm_head.weight": p["tok.weight"]}
     for i in range(2):
         b = f"blocks.{i}."  # the same block prefix in both models
-        for name, w in zip(("q", "k", "v"), p[f"{b}attn.qkv.weight"].chunk(3), strict=True):
-            sd[f"{b}self_attn.{name}_proj.weight"] = w
-        for name, w in zip(("q", "k", "v"), p[f"{b}attn.qkv.bias"].chunk(3), strict=True):
-            sd[f"{b}self_attn.{name}_proj.bias"] = w
-        for src, dst in (("attn.proj", "self_attn.out_proj"), ("ln1", "norm1"), ("ln2", "norm2"),
+        for src, dst in (("attn.qkv", "self_attn.qkv_proj"), ("attn.proj", "self_attn.out_proj"), ("ln1", "norm1"), ("ln2", "norm2"),
                          ("fc", "ff.fc1"), ("out", "ff.fc2")):
             for part in ("weight", "bias"):
                 sd[f"{b}{dst}.{part}"] = p[f"{b}{src}.{part}"]

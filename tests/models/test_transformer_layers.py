@@ -452,3 +452,28 @@ def test_block_options_and_errors():
     assert torch.equal(drop(x)[0], drop(x)[0])
     drop.train()
     assert not torch.allclose(drop(x)[0], drop(x)[0])
+
+
+def test_packed_attention_equals_separate_projections() -> None:
+    """``packed=True`` (one qkv_proj, GPT-2's layout) computes what three separate projections do."""
+    torch.manual_seed(0)
+    sep = MultiHeadAttention(16, 4)
+    packed = MultiHeadAttention(16, 4, packed=True)
+    with torch.no_grad():
+        packed.qkv_proj.weight.copy_(torch.cat([sep.q_proj.weight, sep.k_proj.weight, sep.v_proj.weight]))
+        packed.qkv_proj.bias.copy_(torch.cat([sep.q_proj.bias, sep.k_proj.bias, sep.v_proj.bias]))
+        packed.out_proj.load_state_dict(sep.out_proj.state_dict())
+    x = torch.randn(2, 5, 16)
+    for kwargs in ({}, {"is_causal": True}, {"need_weights": True, "is_causal": True}):
+        a, wa = sep(x, **kwargs)
+        b, wb = packed(x, **kwargs)
+        torch.testing.assert_close(a, b)
+        if wa is not None:
+            torch.testing.assert_close(wa, wb)
+    # each (D, D) block is initialised as its own Xavier-uniform matrix, as the separate layers
+    bound = (6 / 32) ** 0.5
+    assert packed.qkv_proj.weight.abs().max() <= bound and packed.qkv_proj.weight.abs().max() > 0.8 * bound
+    with pytest.raises(ValueError, match="self-attention only"):
+        packed(x, torch.randn(2, 3, 16))
+    with pytest.raises(ValueError, match="packed=True is for self-attention"):
+        MultiHeadAttention(16, 4, kdim=8, packed=True)

@@ -49,7 +49,7 @@ FIGURES = "figures"
 #: The figures this module writes; removed before a rebuild so none is left over from an older one.
 OWN_FIGURES = (
     "learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps", "gradcam", "saliency",
-    "attention", "forecast",
+    "attention", "attention_mean", "attention_heads", "forecast",
 )  # fmt: skip
 
 

@@ -16,7 +16,10 @@ runs h such attentions side by side on d = D / h dimensional projections and mix
     MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O             # W^O (D, D)
 
 The h projections of each of Q, K and V are one (D, D) linear layer (``q_proj``, ``k_proj``,
-``v_proj``) whose output is split into heads; ``out_proj`` is W^O.
+``v_proj``) whose output is split into heads; ``out_proj`` is W^O. A self-attention-only layer
+may hold the three as one (3D, D) layer instead (``packed=True``: ``qkv_proj``, GPT-2's
+``c_attn``), which saves a weight concatenation each step and gives the optimizer one tensor
+instead of three.
 
 Two implementations give the same numbers: ``impl="math"`` is :func:`scaled_dot_product_attention`
 below, the equation written out (and the one that returns the attention weights), and
@@ -222,31 +225,47 @@ class MultiHeadAttention(nn.Module):
         impl: ``"fast"`` (``F.scaled_dot_product_attention``) or ``"math"``
             (:func:`scaled_dot_product_attention`); same results. ``need_weights=True`` always
             uses the math path.
+        packed: hold W^Q|W^K|W^V as one (3D, D) layer ``qkv_proj`` (self-attention only).
 
-    Parameters: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` (``nn.Linear``). Initialised as
-    ``nn.MultiheadAttention``: Xavier-uniform input projections, zero biases.
+    Parameters: ``q_proj``, ``k_proj``, ``v_proj`` (or ``qkv_proj`` when packed), ``out_proj``
+    (``nn.Linear``). Initialised as ``nn.MultiheadAttention``: Xavier-uniform input projections
+    (each (D, D) block on its own when packed), zero biases.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None, impl: Literal["fast", "math"] = "fast") -> None:
+                 kdim: int | None = None, vdim: int | None = None, impl: Literal["fast", "math"] = "fast",
+                 packed: bool = False) -> None:
         super().__init__()
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads} "
                              f"(each head gets embed_dim // num_heads dimensions)")
         if impl not in ("fast", "math"):
             raise ValueError(f"impl must be 'fast' or 'math', got {impl!r}")
+        if packed and (kdim not in (None, embed_dim) or vdim not in (None, embed_dim)):
+            raise ValueError("packed=True is for self-attention (keys and values of width embed_dim); "
+                             "leave kdim/vdim unset or use packed=False")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.dropout, self.impl = dropout, impl
-        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.Linear(kdim or embed_dim, embed_dim, bias=bias)
-        self.v_proj = nn.Linear(vdim or embed_dim, embed_dim, bias=bias)
+        self.dropout, self.impl, self.packed = dropout, impl, packed
+        if packed:
+            self.qkv_proj = nn.Linear(embed_dim, 3 * embed_dim, bias=bias)
+        else:
+            self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+            self.k_proj = nn.Linear(kdim or embed_dim, embed_dim, bias=bias)
+            self.v_proj = nn.Linear(vdim or embed_dim, embed_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_uniform_(proj.weight)
-        for proj in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+        if self.packed:
+            with torch.no_grad():
+                for block in self.qkv_proj.weight.split(self.embed_dim):  # (D, D) views: W^Q, W^K, W^V
+                    nn.init.xavier_uniform_(block)
+            projs = [self.qkv_proj, self.out_proj]
+        else:
+            for proj in (self.q_proj, self.k_proj, self.v_proj):
+                nn.init.xavier_uniform_(proj.weight)
+            projs = [self.q_proj, self.k_proj, self.v_proj, self.out_proj]
+        for proj in projs:
             if proj.bias is not None:
                 nn.init.zeros_(proj.bias)
 
@@ -286,19 +305,24 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"query must be (B, T, {self.embed_dim}), got {tuple(query.shape)}")
         B, T, D = query.shape
         cached = cache.layers[layer] if (cache is not None and static_kv) else None
-        fused = cached is None and not static_kv and value is None and (key is None or key is query) and \
-            self.k_proj.in_features == D and self.v_proj.in_features == D
+        self_attention = cached is None and not static_kv and value is None and (key is None or key is query)
+        if self.packed:
+            if not self_attention:
+                raise ValueError("this attention layer is packed (qkv_proj): self-attention only; "
+                                 "call it with the query alone, or build it with packed=False for cross-attention")
+            q, k, v = (self._heads(t) for t in self.qkv_proj(query).split(D, dim=-1))  # (B, h, T, d) each
+        fused = self_attention and not self.packed and self.k_proj.in_features == D and self.v_proj.in_features == D
         if fused:  # self-attention: one (D -> 3D) product instead of three (same weights, same result)
             w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])  # (3D, D)
             b = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias,
                                                                  self.v_proj.bias])
             q, k, v = (self._heads(t) for t in F.linear(query, w, b).split(D, dim=-1))  # (B, h, T, d) each
-        else:
+        elif not self.packed:
             q = self._heads(self.q_proj(query))  # (B, h, T, d)
         if cached is not None:
             k, v = cached  # (B, h, S, d), computed on the first call
         else:
-            if not fused:
+            if not (fused or self.packed):
                 if key is None:
                     if static_kv:
                         raise ValueError("static_kv=True needs key (the memory) on the first call, "
@@ -344,4 +368,5 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out), (weights if need_weights else None)
 
     def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, impl={self.impl!r}"
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, impl={self.impl!r}"
+                + (", packed=True" if self.packed else ""))

@@ -174,7 +174,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(
             TransformerBlock(D, c.num_heads, c.ff_dim or 4 * D, dropout=c.dropout, attention_dropout=c.dropout,
                              norm_first=True, norm=c.norm, eps=c.eps, activation=c.activation, bias=c.bias,
-                             impl=c.impl)
+                             impl=c.impl, packed_qkv=True)  # one (3D, D) q|k|v layer, as GPT-2's c_attn
             for _ in range(L)
         )
         self.ln_f = make_norm(c.norm, D, c.eps, bias=c.bias)

@@ -7,14 +7,14 @@ itself is not needed. Parameter names map one to one, with two reshapes:
     HF (GPT-2, OpenAI's layout)            archlab
     wte, wpe, ln_f                          wte, wpe, ln_f
     h.i.ln_1, h.i.ln_2                      blocks.i.norm1, blocks.i.norm2
-    h.i.attn.c_attn  W (D, 3D), b (3D,)     blocks.i.self_attn.{q,k,v}_proj: W[:, :D].T, W[:, D:2D].T, W[:, 2D:].T
+    h.i.attn.c_attn  W (D, 3D), b (3D,)     blocks.i.self_attn.qkv_proj: W.T (3D, D), b (q | k | v)
     h.i.attn.c_proj  W (D, D)               blocks.i.self_attn.out_proj: W.T
     h.i.mlp.c_fc     W (D, F)               blocks.i.ff.fc1: W.T
     h.i.mlp.c_proj   W (F, D)               blocks.i.ff.fc2: W.T
     lm_head (absent when tied)              lm_head (tied to wte)
 
 GPT-2's ``Conv1D`` stores weights as (in, out) (``x @ W + b``), ``nn.Linear`` as (out, in), hence
-the transposes; ``c_attn`` is the fused query|key|value projection, split into three. Checkpoint
+the transposes; ``c_attn`` is the fused query|key|value projection, as our packed ``qkv_proj``. Checkpoint
 keys may carry the ``transformer.`` prefix (``save_pretrained``) or not (OpenAI's original
 uploads); the causal-mask buffers (``attn.bias``, ``attn.masked_bias``) of old files are ignored.
 
@@ -155,9 +155,8 @@ def gpt_state_dict_from_hf(hf_state: dict[str, torch.Tensor], num_layers: int, t
             for part in ("weight", "bias"):
                 out[f"{b}{ours}.{part}"] = take(f"{h}{hf_ln}.{part}")
         w, bias = take(f"{h}attn.c_attn.weight"), take(f"{h}attn.c_attn.bias")  # (D, 3D), (3D,)
-        for proj, w_part, b_part in zip(("q_proj", "k_proj", "v_proj"), w.chunk(3, dim=1), bias.chunk(3)):
-            out[f"{b}self_attn.{proj}.weight"] = w_part.t()  # (D, D) in -> out
-            out[f"{b}self_attn.{proj}.bias"] = b_part
+        out[f"{b}self_attn.qkv_proj.weight"] = w.t()  # (3D, D): q | k | v, in -> out
+        out[f"{b}self_attn.qkv_proj.bias"] = bias
         for hf_name, ours in (("attn.c_proj", "self_attn.out_proj"), ("mlp.c_fc", "ff.fc1"), ("mlp.c_proj", "ff.fc2")):
             out[f"{b}{ours}.weight"] = take(f"{h}{hf_name}.weight").t()  # Conv1D (in, out) -> Linear (out, in)
             out[f"{b}{ours}.bias"] = take(f"{h}{hf_name}.bias")
@@ -185,9 +184,8 @@ def hf_state_dict_from_gpt(model: Any) -> dict[str, torch.Tensor]:
         for hf_ln, ours in (("ln_1", "norm1"), ("ln_2", "norm2")):
             for part in ("weight", "bias"):
                 out[f"{h}{hf_ln}.{part}"] = sd[f"{b}{ours}.{part}"]
-        qkv = [f"{b}self_attn.{p}_proj" for p in "qkv"]
-        out[f"{h}attn.c_attn.weight"] = torch.cat([sd[f"{p}.weight"].t() for p in qkv], dim=1)  # (D, 3D)
-        out[f"{h}attn.c_attn.bias"] = torch.cat([sd[f"{p}.bias"] for p in qkv])  # (3D,)
+        out[f"{h}attn.c_attn.weight"] = sd[f"{b}self_attn.qkv_proj.weight"].t()  # (3D, D) -> Conv1D (D, 3D)
+        out[f"{h}attn.c_attn.bias"] = sd[f"{b}self_attn.qkv_proj.bias"]  # (3D,)
         for hf_name, ours in (("attn.c_proj", "self_attn.out_proj"), ("mlp.c_fc", "ff.fc1"), ("mlp.c_proj", "ff.fc2")):
             out[f"{h}{hf_name}.weight"] = sd[f"{b}{ours}.weight"].t()  # Linear (out, in) -> Conv1D (in, out)
             out[f"{h}{hf_name}.bias"] = sd[f"{b}{ours}.bias"]

@@ -302,6 +302,7 @@ class TransformerBlock(nn.Module):
         cross_attention: add a cross-attention sub-layer over ``memory`` (decoder block).
         impl: attention implementation, ``"fast"`` or ``"math"``.
         ff_dropout: dropout inside the feed-forward layer (default 0, as the paper).
+        packed_qkv: self-attention holds W^Q|W^K|W^V as one layer ``qkv_proj`` (GPT-2's layout).
 
     Submodules: ``self_attn``, ``norm1``, ``cross_attn`` and ``norm_cross`` (decoder only), ``ff``,
     ``norm2``; ``norm1`` goes with self-attention, ``norm_cross`` with cross-attention and
@@ -311,10 +312,11 @@ class TransformerBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, ff_dim: int, *, dropout: float = 0.0,
                  attention_dropout: float = 0.0, norm_first: bool = True, norm: str = "layernorm",
                  eps: float = 1e-5, activation: str = "gelu", bias: bool = True, cross_attention: bool = False,
-                 impl: Literal["fast", "math"] = "fast", ff_dropout: float = 0.0) -> None:
+                 impl: Literal["fast", "math"] = "fast", ff_dropout: float = 0.0, packed_qkv: bool = False) -> None:
         super().__init__()
         self.norm_first, self.has_cross = norm_first, cross_attention
-        self.self_attn = MultiHeadAttention(dim, num_heads, dropout=attention_dropout, bias=bias, impl=impl)
+        self.self_attn = MultiHeadAttention(dim, num_heads, dropout=attention_dropout, bias=bias, impl=impl,
+                                            packed=packed_qkv)
         self.norm1 = make_norm(norm, dim, eps, bias=bias)
         if cross_attention:
             self.cross_attn = MultiHeadAttention(dim, num_heads, dropout=attention_dropout, bias=bias, impl=impl)
