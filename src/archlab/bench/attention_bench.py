@@ -20,9 +20,9 @@ one CPU thread (``OMP_NUM_THREADS=1``).
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
+from archlab.bench.timing import interleaved_times
 from archlab.registry import register_benchmark
 
 __all__ = ["CASES", "mha_speed"]
@@ -80,31 +80,9 @@ def _contenders(case: dict[str, Any]) -> tuple[dict[str, Any], float]:
     return {"ours": make_step(run_ours, ours), "theirs": make_step(run_theirs, theirs)}, diff
 
 
-def _time(step: Any, n: int, warmup: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) per call of ``step()`` after ``warmup`` calls."""
-    import torch
-
-    for _ in range(warmup):
-        step()
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    sync()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        step()
-    sync()
-    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-
-
 def _measure(case: dict[str, Any], steps: int, warmup: int, repeats: int) -> dict[str, Any]:
     step_fns, diff = _contenders(case)
-    wall: dict[str, list[float]] = {name: [] for name in step_fns}
-    cpu: dict[str, list[float]] = {name: [] for name in step_fns}
-    for r in range(repeats):
-        order = list(step_fns) if r % 2 == 0 else list(reversed(step_fns))  # alternate who goes first
-        for name in order:
-            w, c = _time(step_fns[name], steps, warmup)
-            wall[name].append(w)
-            cpu[name].append(c)
+    wall, cpu = interleaved_times(step_fns, steps, repeats, warmup)
     med = {name: statistics.median(ts) for name, ts in wall.items()}
     ratio = med["ours"] / med["theirs"]
     row = dict(case)

@@ -22,9 +22,9 @@ Needs ``transformers`` (the ``transformer`` extra).
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
+from archlab.bench.timing import interleaved_times
 from archlab.registry import register_benchmark
 
 __all__ = ["bert_step", "CASES"]
@@ -94,32 +94,9 @@ def _contenders(case: dict[str, Any], quick: bool) -> tuple[dict[str, Any], floa
     return {"ours": make_step("ours", ours), "theirs": make_step("theirs", theirs)}, diff
 
 
-def _time(step: Any, n: int, warmup: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) per call of ``step()`` after ``warmup`` calls."""
-    import torch
-
-    for _ in range(warmup):
-        step()
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    sync()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        step()
-    sync()
-    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-
-
 def _measure(case: dict[str, Any], steps: int, warmup: int, repeats: int, quick: bool) -> dict[str, Any]:
     fns, diff = _contenders(case, quick)
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for name in fns:
-        _time(fns[name], warmup, 0)
-    for r in range(repeats):
-        for name in (list(fns) if r % 2 == 0 else list(reversed(fns))):
-            w, c = _time(fns[name], steps, 0)
-            wall[name].append(w)
-            cpu[name].append(c)
+    wall, cpu = interleaved_times(fns, steps, repeats, warmup, warmup_once=True)
     med = {k: statistics.median(v) for k, v in wall.items()}
     ratio = med["ours"] / med["theirs"]
     row = {k: v for k, v in case.items() if k != "num_layers" or quick}

@@ -24,9 +24,9 @@ thread (``OMP_NUM_THREADS=1``).
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
+from archlab.bench.timing import interleaved_times
 from archlab.registry import register_benchmark
 
 __all__ = ["rnn_speed", "CASES"]
@@ -97,31 +97,10 @@ def _contenders(case: dict[str, Any]) -> dict[str, Any]:
     return {name: make_step(name, *modules) for name, modules in nets.items()}
 
 
-def _time(step: Any, n: int, warmup: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) per call of ``step()`` after ``warmup`` calls."""
-    import torch
-
-    for _ in range(warmup):
-        step()
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    sync()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        step()
-    sync()
-    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-
-
 def _measure(case: dict[str, Any], steps: int, cells_steps: int, warmup: int, repeats: int) -> dict[str, Any]:
     step_fns = _contenders(case)
-    times: dict[str, list[float]] = {name: [] for name in step_fns}
-    cpu: dict[str, list[float]] = {name: [] for name in step_fns}
-    for r in range(repeats):
-        order = list(step_fns) if r % 2 == 0 else list(reversed(step_fns))  # alternate who goes first
-        for name in order:
-            wall, cpu_s = _time(step_fns[name], cells_steps if name == "cells" else steps, warmup)
-            times[name].append(wall)
-            cpu[name].append(cpu_s)
+    calls = {name: cells_steps if name == "cells" else steps for name in step_fns}
+    times, cpu = interleaved_times(step_fns, calls, repeats, warmup)
     med = {name: statistics.median(ts) for name, ts in times.items()}
     sps = {name: case["batch"] / t for name, t in med.items()}
     paired = statistics.median(b / f for b, f in zip(times["bare"], times["fast"], strict=True))
