@@ -1,5 +1,6 @@
-"""DenseNet, GoogLeNet and ViT: torchvision's parameter counts and state_dict layout, the attention
-against a hand computation, GoogLeNet's auxiliary heads, the small-image variants, input errors."""
+"""DenseNet, GoogLeNet and ViT: torchvision's parameter counts and state_dict layout (ViT's through its
+conversion to and from torchvision's names), ViT's block against ``nn.TransformerEncoderLayer`` and its
+attention against a hand computation, GoogLeNet's auxiliary heads, the small-image variants, input errors."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from archlab.models.cnn.densenet import DenseNetConfig
 from archlab.models.cnn.googlenet import GoogLeNetConfig
-from archlab.models.vit import ViTConfig
+from archlab.models.transformer.layers import TransformerBlock
+from archlab.models.vit import ViTConfig, vit_state_dict_from_torchvision
 from archlab.registry import create_model
 
 
@@ -105,7 +108,7 @@ def test_googlenet_layout(googlenet_aux: torch.nn.Module) -> None:
 
 def test_vit_b_16_layout(vit_b_16: torch.nn.Module) -> None:
     assert n_params(vit_b_16) == 86_567_656
-    sd = vit_b_16.state_dict()
+    sd = vit_b_16.torchvision_state_dict()
     layer = "encoder.layers.encoder_layer_0."
     shapes = {
         "conv_proj.weight": (768, 3, 16, 16),
@@ -124,9 +127,107 @@ def test_vit_b_16_layout(vit_b_16: torch.nn.Module) -> None:
     }
     for key, shape in shapes.items():
         assert tuple(sd[key].shape) == shape, key
-    assert len(sd) == 4 + 12 * 12 + 2 + 2  # torchvision's vit_b_16 has 152 entries
+    assert len(sd) == 4 + 12 * 12 + 2 + 2 == 152  # torchvision's vit_b_16 has 152 entries
+    # torchvision's order inside a block
+    block_keys = [k[len(layer):] for k in sd if k.startswith(layer)]
+    assert block_keys == [
+        "ln_1.weight", "ln_1.bias", "self_attention.in_proj_weight", "self_attention.in_proj_bias",
+        "self_attention.out_proj.weight", "self_attention.out_proj.bias", "ln_2.weight", "ln_2.bias",
+        "mlp.0.weight", "mlp.0.bias", "mlp.3.weight", "mlp.3.bias",
+    ]  # fmt: skip
+    ours = vit_b_16.state_dict()
+    assert len(ours) == 4 + 12 * 16 + 2 + 2  # q/k/v separate
+    assert tuple(ours[layer + "self_attn.q_proj.weight"].shape) == (768, 768)
     assert vit_b_16.get_classifier() is vit_b_16.heads.head
     assert torch.count_nonzero(vit_b_16.heads.head.weight) == 0  # zero-initialised, as torchvision
+
+
+@torch.no_grad()
+def test_vit_initialisation_is_torchvisions(vit_b_16: torch.nn.Module) -> None:
+    block = vit_b_16.encoder.layers.encoder_layer_0
+    attn = block.self_attn
+    # torchvision: Xavier-uniform over the packed (3D, D) in_proj_weight, zero in_proj_bias
+    bound = math.sqrt(6 / (768 + 3 * 768))
+    w = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])  # (3D, D)
+    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
+    assert abs(float(w.std()) - bound / math.sqrt(3)) < 0.01 * bound  # uniform(-a, a) has std a / sqrt(3)
+    for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj):
+        assert torch.count_nonzero(proj.bias) == 0
+    # out_proj: nn.Linear's default uniform(-1/sqrt(D), 1/sqrt(D)), as nn.MultiheadAttention
+    assert 0.99 / math.sqrt(768) < float(attn.out_proj.weight.abs().max()) <= 1 / math.sqrt(768)
+    for fc in (block.ff.fc1, block.ff.fc2):  # Xavier-uniform, normal(0, 1e-6) biases
+        a = math.sqrt(6 / sum(fc.weight.shape))
+        assert 0.99 * a < float(fc.weight.abs().max()) <= a
+        assert 0.5e-6 < float(fc.bias.std()) < 2e-6
+    assert block.norm1.eps == block.norm2.eps == vit_b_16.encoder.ln.eps == 1e-6
+
+
+def test_vit_loads_torchvision_layout() -> None:
+    """torchvision's names -> load_state_dict(strict=True) -> the same weights and outputs."""
+    torch.manual_seed(0)
+    src = create_model("vit_mnist", depth=2, zero_head=False).eval()
+    tv = src.torchvision_state_dict()
+    assert not any(".self_attn." in k or ".norm1." in k or ".ff." in k for k in tv)
+    assert len(tv) == 4 + 2 * 12 + 2 + 2
+    torch.manual_seed(1)
+    dst = create_model("vit_mnist", depth=2, zero_head=False).eval()
+    result = dst.load_state_dict(tv, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    for (name, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x), rtol=0, atol=0)
+    converted = vit_state_dict_from_torchvision(tv)
+    assert set(converted) == set(src.state_dict())
+    assert all(torch.equal(converted[k], v) for k, v in src.state_dict().items())
+
+    # torchvision's older MLP names (mlp.linear_1 / mlp.linear_2) load too
+    old = {k.replace("mlp.0.", "mlp.linear_1.").replace("mlp.3.", "mlp.linear_2."): v for k, v in tv.items()}
+    torch.manual_seed(2)
+    create_model("vit_mnist", depth=2, zero_head=False).load_state_dict(old, strict=True)
+    # a wrong name is still an error
+    bad = dict(tv, **{"encoder.layers.encoder_layer_0.mlp.9.weight": torch.zeros(1)})
+    with pytest.raises(RuntimeError, match=r"mlp\.9\.weight"):
+        dst.load_state_dict(bad, strict=True)
+
+
+def test_vit_block_is_the_shared_transformer_block() -> None:
+    """A ViT block is the library's pre-LN TransformerBlock, equal to nn.TransformerEncoderLayer."""
+    torch.manual_seed(0)
+    model = create_model("vit_mnist", depth=1, dropout=0.1, attention_dropout=0.2).eval()
+    block = model.encoder.layers.encoder_layer_0
+    assert type(block) is TransformerBlock and block.norm_first
+    assert (block.dropout.p, block.ff.dropout.p, block.self_attn.dropout) == (0.1, 0.1, 0.2)
+    ref = nn.TransformerEncoderLayer(
+        64, 4, dim_feedforward=128, dropout=0.0, activation="gelu", batch_first=True, norm_first=True,
+        layer_norm_eps=1e-6,
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        for p in block.parameters():  # non-trivial norms and biases
+            p.normal_(0, 0.2)
+        # copied through torchvision's layout, which is nn.MultiheadAttention's packed in_proj
+        tv = model.torchvision_state_dict()
+        renames = {"ln_1": "norm1", "self_attention": "self_attn", "ln_2": "norm2", "mlp.0": "linear1",
+                   "mlp.3": "linear2"}  # fmt: skip
+        prefix = "encoder.layers.encoder_layer_0."
+        ref_state = {}
+        for key, value in tv.items():
+            if key.startswith(prefix):
+                name = key[len(prefix):]
+                for theirs, ours in renames.items():
+                    name = name.replace(theirs + ".", ours + ".", 1) if name.startswith(theirs + ".") else name
+                ref_state[name] = value
+        ref.load_state_dict(ref_state, strict=True)
+        attn = block.self_attn
+        torch.testing.assert_close(ref.self_attn.in_proj_weight[:64], attn.q_proj.weight, rtol=0, atol=0)
+        torch.testing.assert_close(ref.self_attn.in_proj_bias[128:], attn.v_proj.bias, rtol=0, atol=0)
+        x = torch.randn(2, 17, 64)
+        torch.testing.assert_close(block(x)[0], ref(x), rtol=0, atol=1e-6)
+        # the encoder runs its blocks, then the final LayerNorm
+        z = torch.randn(2, 17, 64)
+        expected = model.encoder.ln(ref(z + model.encoder.pos_embedding))
+        torch.testing.assert_close(model.encoder(z), expected, rtol=0, atol=1e-5)
 
 
 def test_full_size_forward(densenet121: torch.nn.Module, googlenet_aux: torch.nn.Module) -> None:
@@ -153,10 +254,10 @@ def test_attention_matches_hand_computation() -> None:
         torch.testing.assert_close(maps[0].sum(-1), torch.ones(2, 4, 17))
 
         block = model.encoder.layers.encoder_layer_0
-        attn = block.self_attention
+        attn = block.self_attn
         z = model.tokens(x) + model.encoder.pos_embedding  # (B, T, D)
-        h = block.ln_1(z)
-        q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)  # (B, T, D) each
+        h = block.norm1(z)
+        q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)  # (B, T, D) each
         B, T, D = h.shape
         heads, d = 4, D // 4
 
@@ -168,20 +269,20 @@ def test_attention_matches_hand_computation() -> None:
         out = (a @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         out = attn.out_proj(out)
         torch.testing.assert_close(maps[0], a)
-        ours, _ = attn(h, h, h, need_weights=False)
+        ours, _ = attn(h, need_weights=False)
         torch.testing.assert_close(ours, out)
         expected = z + out
-        expected = expected + block.mlp(block.ln_2(expected))
-        torch.testing.assert_close(block(z), expected)
+        expected = expected + block.ff.fc2(F.gelu(block.ff.fc1(block.norm2(expected))))
+        torch.testing.assert_close(block(z)[0], expected)
         # the second layer's map is computed from the first layer's output
         torch.testing.assert_close(maps[1], block_attention(model.encoder.layers.encoder_layer_1, expected))
         # forward_features is the same stack followed by the final LayerNorm
-        final = model.encoder.layers.encoder_layer_1(expected)
+        final = model.encoder.layers.encoder_layer_1(expected)[0]
         torch.testing.assert_close(model.forward_features(x), model.encoder.ln(final))
 
 
 def block_attention(block: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-    return block.forward_with_attention(z)[1]
+    return block(z, need_weights=True)[1]
 
 
 def test_vit_features_head_and_mean_pool() -> None:

@@ -158,3 +158,25 @@ def check_image_input(
         )
     if min(h, w) < min_size:
         raise ValueError(f"{expected}, got {h}x{w}: too small for its strides; upsample the images")
+
+
+def seq2seq_example_input(cfg: object, batch_size: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(src (B, 6), tgt_in (B, 5)) of random tokens with some right padding, for any encoder-decoder
+    whose config has ``pad_id``, ``bos_id``, ``eos_id``, ``src_vocab_size`` and ``tgt_vocab_size``.
+
+    Sources end in <eos> at lengths 6, 5, 4, 6, ...; targets start with <bos>; every other target
+    ends in padding.
+    """
+    g = torch.Generator().manual_seed(0)
+    S, T = 6, 5
+    low = max(cfg.pad_id, cfg.bos_id, cfg.eos_id) + 1  # type: ignore[attr-defined]
+    src = torch.randint(low, cfg.src_vocab_size, (batch_size, S), generator=g)  # type: ignore[attr-defined]
+    tgt = torch.randint(low, cfg.tgt_vocab_size, (batch_size, T), generator=g)  # type: ignore[attr-defined]
+    tgt[:, 0] = cfg.bos_id  # type: ignore[attr-defined]
+    for b in range(batch_size):
+        n = S - b % 3  # lengths S, S-1, S-2, ...
+        src[b, n - 1] = cfg.eos_id  # type: ignore[attr-defined]
+        src[b, n:] = cfg.pad_id  # type: ignore[attr-defined]
+        if b % 2:
+            tgt[b, -1] = cfg.pad_id  # type: ignore[attr-defined]
+    return src.to(device), tgt.to(device)

@@ -26,10 +26,28 @@ with multi-head self-attention over all N + 1 tokens, for each head h of d = D /
 ``attention_maps(x)`` returns every layer's A (B, heads, N + 1, N + 1) for visualisation.
 
 Sizes (paper Table 1, DeiT for Ti/S): Ti/16 D=192, L=12, heads 3, M=768 (5.7M params);
-S/16 384/12/6/1536 (22.1M); B/16 768/12/12/3072 (86.6M) at 224 pixels and 1000 classes. Module
-names and shapes follow torchvision (``conv_proj``, ``class_token``, ``encoder.pos_embedding``,
-``encoder.layers.encoder_layer_0.self_attention.in_proj_weight``, ``.mlp.0``, ``.mlp.3``,
-``encoder.ln``, ``heads.head``) so a torchvision checkpoint loads with ``strict=True``.
+S/16 384/12/6/1536 (22.1M); B/16 768/12/12/3072 (86.6M) at 224 pixels and 1000 classes.
+
+Each encoder block is the library's shared pre-LN block,
+:class:`archlab.models.transformer.layers.TransformerBlock` (``norm_first=True``, LayerNorm eps
+1e-6, GELU), the one BERT, GPT and the translator use. The module paths around the blocks follow
+torchvision (``conv_proj``, ``class_token``, ``encoder.pos_embedding``,
+``encoder.layers.encoder_layer_{i}``, ``encoder.ln``, ``heads.head``); inside a block the names
+are the shared block's. A block's torchvision names map to ours as::
+
+    torchvision (encoder.layers.encoder_layer_{i}.)   ours
+    ln_1.{weight,bias}                                norm1.{weight,bias}
+    self_attention.in_proj_weight (3D, D)             self_attn.{q,k,v}_proj.weight, (D, D) each, in that order
+    self_attention.in_proj_bias (3D,)                 self_attn.{q,k,v}_proj.bias, (D,) each
+    self_attention.out_proj.{weight,bias}             self_attn.out_proj.{weight,bias}
+    ln_2.{weight,bias}                                norm2.{weight,bias}
+    mlp.0.{weight,bias}  (older: mlp.linear_1)        ff.fc1.{weight,bias}
+    mlp.3.{weight,bias}  (older: mlp.linear_2)        ff.fc2.{weight,bias}
+
+``model.load_state_dict(torchvision_state, strict=True)`` converts torchvision's keys as it loads
+(a load-state-dict pre-hook on the encoder; our own keys load as they are), and
+``model.torchvision_state_dict()`` (or :func:`torchvision_state_dict_from_vit`) returns
+torchvision's layout (152 entries for ViT-B/16, against 200 in ours).
 
 Deviations from the paper:
     - The classifier is one linear layer (``representation_size=None``), as the paper's fine-tuned
@@ -37,12 +55,17 @@ Deviations from the paper:
     - ``pool="mean"`` (default ``"cls"``) averages the patch tokens instead of reading the class
       token (the class token is kept, so the parameters do not change).
     - Initialisation follows torchvision: patch projection truncated normal with std sqrt(1/fan_in),
-      position embeddings normal(0, 0.02), class token 0, MLP weights Xavier-uniform with
-      normal(0, 1e-6) biases, LayerNorm eps 1e-6, and a zero classifier (``zero_head=True``;
+      position embeddings normal(0, 0.02), class token 0; W^Q, W^K, W^V uniform(-a, a) with
+      a = sqrt(6 / (D + 3D)) (torchvision's packed (3D, D) in-projection is Xavier-uniform as one
+      matrix) and zero biases, W^O PyTorch's default ``nn.Linear`` init with a zero bias (as
+      ``nn.MultiheadAttention``); MLP weights Xavier-uniform with normal(0, 1e-6) biases,
+      LayerNorm eps 1e-6, and a zero classifier (``zero_head=True``;
       ``False`` uses truncated normal std 0.02, which the tiny test networks use so that every
       parameter gets a gradient at step 0).
     - Dropout defaults to 0, as torchvision (the paper's pre-training used 0.1 on the smaller
-      datasets): ``dropout``, ``attention_dropout``.
+      datasets): ``dropout`` (on the embeddings, after each sub-layer and after the MLP's GELU, as
+      torchvision), ``attention_dropout`` (on the attention weights). ``attention_maps`` returns
+      the weights before attention dropout (``nn.MultiheadAttention`` returned them after).
     - The position embeddings fix the image size; ``resize_pos_embed(new_size)`` interpolates them
       bicubically to another size (as the paper does for fine-tuning at higher resolution).
     - Small-image variants not in the paper: ``vit_tiny_patch4_32`` (32 px, patch 4, D=192, L=6,
@@ -53,7 +76,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections import OrderedDict
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -62,9 +87,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from archlab.models.common import check_image_input
+from archlab.models.transformer.layers import TransformerBlock
 from archlab.registry import register_model
 
-__all__ = ["EncoderBlock", "MLPBlock", "ViTConfig", "ViTEncoder", "VisionTransformer"]
+__all__ = [
+    "ViTConfig",
+    "ViTEncoder",
+    "VisionTransformer",
+    "torchvision_state_dict_from_vit",
+    "vit_block",
+    "vit_state_dict_from_torchvision",
+]
 
 
 @dataclass
@@ -127,52 +160,137 @@ class ViTConfig:
             raise ValueError(f"pool must be 'cls' or 'mean', got {self.pool!r}")
 
 
-class MLPBlock(nn.Sequential):
-    """Linear(D, M), GELU, Dropout, Linear(M, D), Dropout (indices 0-4, as torchvision's MLPBlock)."""
+def vit_block(
+    dim: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0
+) -> TransformerBlock:
+    """One ViT encoder block: the shared pre-LN :class:`TransformerBlock`, initialised as torchvision's.
 
-    def __init__(self, dim: int, mlp_dim: int, dropout: float = 0.0) -> None:
-        super().__init__(
-            nn.Linear(dim, mlp_dim),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(mlp_dim, dim),
-            nn.Dropout(dropout),
-        )
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.normal_(m.bias, std=1e-6)
+    ``x + Dropout(MSA(LN(x)))`` then ``x + Dropout(fc2(Dropout(GELU(fc1(LN(x))))))``; (B, T, D) -> (B, T, D).
+    Its forward returns ``(x, attention weights or None, None)``.
+    """
+    block = TransformerBlock(
+        dim, heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout, norm_first=True,
+        eps=1e-6, activation="gelu", ff_dropout=dropout,
+    )  # fmt: skip
+    attn = block.self_attn
+    # torchvision's in_proj_weight (3D, D) is Xavier-uniform as one matrix: bound sqrt(6 / (D + 3D)).
+    bound = math.sqrt(6.0 / (dim + 3 * dim))
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+            nn.init.uniform_(proj.weight, -bound, bound)
+            nn.init.zeros_(proj.bias)
+        # out_proj keeps nn.Linear's default weight and has a zero bias, as nn.MultiheadAttention.
+        nn.init.zeros_(attn.out_proj.bias)
+        for fc in (block.ff.fc1, block.ff.fc2):
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.normal_(fc.bias, std=1e-6)
+    return block
 
 
-class EncoderBlock(nn.Module):
-    """Pre-LN Transformer block: ``x + MSA(LN(x))`` then ``x + MLP(LN(x))``; (B, T, D) -> (B, T, D)."""
+# ----------------------------------------------------------------------------------------------
+# torchvision's names inside a block <-> ours (the table in the module docstring)
 
-    def __init__(
-        self, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.num_heads = heads
-        self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
-        self.self_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
-        self.ln_2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLPBlock(dim, mlp_dim, dropout)
+_RENAMES = (
+    ("ln_1", "norm1"),
+    ("self_attention.out_proj", "self_attn.out_proj"),
+    ("ln_2", "norm2"),
+    ("mlp.0", "ff.fc1"),
+    ("mlp.3", "ff.fc2"),
+    ("mlp.linear_1", "ff.fc1"),  # torchvision checkpoints before its MLPBlock became a Sequential
+    ("mlp.linear_2", "ff.fc2"),
+)
+_QKV = ("q_proj", "k_proj", "v_proj")
 
-    def forward_with_attention(
-        self, x: torch.Tensor, need_weights: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The block's output and its attention weights (B, heads, T, T) (None unless ``need_weights``)."""
-        h = self.ln_1(x)  # (B, T, D)
-        h, attn = self.self_attention(h, h, h, need_weights=need_weights, average_attn_weights=False)
-        x = x + self.dropout(h)  # (B, T, D)
-        return x + self.mlp(self.ln_2(x)), attn
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_attention(x, need_weights=False)[0]
+def _block_key(key: str, prefix: str) -> tuple[str, str] | None:
+    """``(prefix + "layers.encoder_layer_{i}.", rest)`` for a key inside a block under ``prefix``."""
+    m = re.match(re.escape(prefix) + r"(layers\.encoder_layer_\d+\.)(.+)$", key)
+    return (prefix + m.group(1), m.group(2)) if m else None
+
+
+def _rename_torchvision_keys(state_dict: MutableMapping[str, torch.Tensor], prefix: str) -> None:
+    """Rename, in place, torchvision's block keys under ``prefix`` (the encoder's) to ours."""
+    for key in list(state_dict):
+        parts = _block_key(key, prefix)
+        if parts is None:
+            continue
+        base, rest = parts
+        in_proj = re.fullmatch(r"self_attention\.in_proj_(weight|bias)", rest)
+        if in_proj:
+            packed = state_dict.pop(key)  # (3D, D) or (3D,): W^Q, W^K, W^V stacked
+            if packed.shape[0] % 3:
+                raise ValueError(f"{key}: first dimension {packed.shape[0]} is not 3 * dim")
+            for proj, part in zip(_QKV, packed.chunk(3), strict=True):
+                state_dict[f"{base}self_attn.{proj}.{in_proj.group(1)}"] = part
+            continue
+        for theirs, ours in _RENAMES:
+            if rest.startswith(theirs + "."):
+                state_dict[base + ours + rest[len(theirs):]] = state_dict.pop(key)
+                break
+
+
+def vit_state_dict_from_torchvision(
+    state_dict: Mapping[str, torch.Tensor], prefix: str = "encoder."
+) -> OrderedDict[str, torch.Tensor]:
+    """A torchvision ViT state dict (or ours, left as is) with our block names.
+
+    Args:
+        state_dict: the model's state dict in torchvision's layout.
+        prefix: the encoder's prefix in ``state_dict`` (``"encoder."`` for a whole model's).
+
+    ``load_state_dict`` does this by itself; this is for inspecting or saving a converted copy.
+    """
+    out = OrderedDict(state_dict)
+    _rename_torchvision_keys(out, prefix)
+    return out
+
+
+def torchvision_state_dict_from_vit(
+    state_dict: Mapping[str, torch.Tensor], prefix: str = "encoder."
+) -> OrderedDict[str, torch.Tensor]:
+    """Our ViT state dict in torchvision's layout and key order (152 entries for ViT-B/16).
+
+    Args:
+        state_dict: ``model.state_dict()`` of a :class:`VisionTransformer`.
+        prefix: the encoder's prefix in ``state_dict``.
+
+    The packed ``in_proj_weight``/``in_proj_bias`` are new tensors (W^Q, W^K, W^V concatenated);
+    the other entries are those of ``state_dict``.
+    """
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    done: set[str] = set()
+    for key, value in state_dict.items():
+        parts = _block_key(key, prefix)
+        if parts is None:
+            out[key] = value
+            continue
+        base = parts[0]
+        if base in done:
+            continue
+        done.add(base)
+        for theirs, ours in _RENAMES[:5]:  # torchvision's order: ln_1, in_proj, out_proj, ln_2, mlp
+            if theirs == "self_attention.out_proj":
+                for kind in ("weight", "bias"):
+                    packed = [state_dict[f"{base}self_attn.{proj}.{kind}"] for proj in _QKV]
+                    out[f"{base}self_attention.in_proj_{kind}"] = torch.cat(packed)  # (3D, D) or (3D,)
+            for kind in ("weight", "bias"):
+                out[f"{base}{theirs}.{kind}"] = state_dict[f"{base}{ours}.{kind}"]
+    return out
+
+
+def _load_torchvision_keys(
+    module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *args: Any
+) -> None:
+    """Load-state-dict pre-hook of :class:`ViTEncoder`: accept torchvision's block names."""
+    _rename_torchvision_keys(state_dict, prefix)
 
 
 class ViTEncoder(nn.Module):
-    """Position embeddings, dropout, ``depth`` encoder blocks, final LayerNorm."""
+    """Position embeddings, dropout, ``depth`` shared Transformer blocks, final LayerNorm.
+
+    ``layers`` is an ``nn.Sequential`` for torchvision's names (``layers.encoder_layer_{i}``), but a
+    block returns a tuple, so iterate over it rather than calling it.
+    """
 
     def __init__(
         self,
@@ -188,14 +306,18 @@ class ViTEncoder(nn.Module):
         self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, dim).normal_(std=0.02))  # (1, T, D)
         self.dropout = nn.Dropout(dropout)
         blocks = OrderedDict(
-            (f"encoder_layer_{i}", EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout))
+            (f"encoder_layer_{i}", vit_block(dim, heads, mlp_dim, dropout, attention_dropout))
             for i in range(depth)
         )
         self.layers = nn.Sequential(blocks)
         self.ln = nn.LayerNorm(dim, eps=1e-6)
+        self.register_load_state_dict_pre_hook(_load_torchvision_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ln(self.layers(self.dropout(x + self.pos_embedding)))  # (B, T, D)
+        x = self.dropout(x + self.pos_embedding)  # (B, T, D)
+        for block in self.layers:
+            x = block(x)[0]  # (B, T, D)
+        return self.ln(x)  # (B, T, D)
 
 
 class VisionTransformer(nn.Module):
@@ -314,14 +436,18 @@ class VisionTransformer(nn.Module):
         """Every layer's attention weights, a list of ``depth`` tensors (B, heads, N + 1, N + 1).
 
         Row i of a map is how token i (0: the class token) distributes its attention; rows sum
-        to 1. Call under ``torch.no_grad()`` and in eval mode for visualisation.
+        to 1 (weights before attention dropout). Call under ``torch.no_grad()`` and in eval mode for visualisation.
         """
         z = self.encoder.dropout(self.tokens(x) + self.encoder.pos_embedding)  # (B, N + 1, D)
         maps = []
         for block in self.encoder.layers:
-            z, attn = block.forward_with_attention(z, need_weights=True)
-            maps.append(attn)  # (B, heads, N + 1, N + 1)
+            z, attn, _ = block(z, need_weights=True)  # (B, N + 1, D), (B, heads, N + 1, N + 1)
+            maps.append(attn)
         return maps
+
+    def torchvision_state_dict(self) -> OrderedDict[str, torch.Tensor]:
+        """The state dict in torchvision's layout (``load_state_dict`` accepts it, and ours)."""
+        return torchvision_state_dict_from_vit(self.state_dict())
 
     @torch.no_grad()
     def resize_pos_embed(self, new_size: int) -> None:

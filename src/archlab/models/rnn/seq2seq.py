@@ -122,6 +122,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from archlab.models.common import seq2seq_example_input
 from archlab.models.rnn.attention import make_attention
 from archlab.models.rnn.layers import make_rnn
 from archlab.registry import register_model
@@ -134,6 +135,9 @@ __all__ = [
     "greedy_search",
     "length_normalizer",
     "reorder_state",
+    "sequence_log_prob",
+    "shift_right",
+    "teacher_forced_attention",
 ]
 
 State = Any  # a tensor, a tuple of tensors (LSTM), or None; with the input feed: (rnn_state, feed)
@@ -393,6 +397,28 @@ def beam_search(
     return best[:, :used], fin_raw[:, 0]
 
 
+def shift_right(tokens: Tensor, bos_id: int) -> Tensor:
+    """Decoder inputs for output ``tokens`` (B, L): <bos> then all but the last token, (B, L)."""
+    return torch.cat([tokens.new_full((tokens.shape[0], 1), bos_id), tokens[:, :-1]], dim=1)
+
+
+def teacher_forced_attention(model: nn.Module, src: Tensor, tokens: Tensor) -> Tensor:
+    """The attention (B, L, S) of a decoded ``tokens`` (B, L), recomputed by one teacher-forced pass
+    of ``model(src, tgt_in, return_attention=True)``; rows of padding are 0."""
+    cfg = model.config  # type: ignore[attr-defined]
+    _, attn = model(src, shift_right(tokens, cfg.bos_id), return_attention=True)
+    return attn * (tokens != cfg.pad_id)[:, :, None]
+
+
+def sequence_log_prob(model: nn.Module, src: Tensor, tokens: Tensor) -> Tensor:
+    """Summed log-probabilities (B,) of output ``tokens`` (B, L) under ``model(src, tgt_in)``
+    (up to <eos>; padding ignored)."""
+    cfg = model.config  # type: ignore[attr-defined]
+    logp = model(src, shift_right(tokens, cfg.bos_id)).float().log_softmax(dim=-1)  # (B, L, V)
+    picked = logp.gather(2, tokens[:, :, None]).squeeze(2)  # (B, L)
+    return (picked * (tokens != cfg.pad_id)).sum(dim=1)
+
+
 # ----------------------------------------------------------------------------------------------
 # the model
 
@@ -475,21 +501,7 @@ class Seq2Seq(nn.Module):
 
     def example_input(self, batch_size: int = 2) -> tuple[Tensor, Tensor]:
         """(src (B, 6), tgt_in (B, 5)) with random tokens and some right padding."""
-        cfg = self.config
-        g = torch.Generator().manual_seed(0)
-        device = self.src_embed.weight.device
-        S, T = 6, 5
-        low = max(cfg.pad_id, cfg.bos_id, cfg.eos_id) + 1
-        src = torch.randint(low, cfg.src_vocab_size, (batch_size, S), generator=g)
-        tgt = torch.randint(low, cfg.tgt_vocab_size, (batch_size, T), generator=g)
-        tgt[:, 0] = cfg.bos_id
-        for b in range(batch_size):
-            n = S - b % 3  # lengths S, S-1, S-2, ...
-            src[b, n - 1] = cfg.eos_id
-            src[b, n:] = cfg.pad_id
-            if b % 2:
-                tgt[b, -1] = cfg.pad_id
-        return src.to(device), tgt.to(device)
+        return seq2seq_example_input(self.config, batch_size, self.src_embed.weight.device)
 
     def _source_order(self, src: Tensor, mask: Tensor) -> Tensor | None:
         """(B, S) positions read in reversed word order (the final <eos> stays last), or None."""
@@ -712,20 +724,14 @@ class Seq2Seq(nn.Module):
                                      max_len or cfg.max_len, bos_id=cfg.bos_id, eos_id=cfg.eos_id,
                                      pad_id=cfg.pad_id, length_penalty=length_penalty, length_norm=length_norm,
                                      device=src.device)
-        tgt_in = torch.cat([tokens.new_full((B, 1), cfg.bos_id), tokens[:, :-1]], dim=1)  # (B, L)
-        _, attn = self.forward(src, tgt_in, return_attention=True)
-        self.last_attention = attn * (tokens != cfg.pad_id)[:, :, None]
+        self.last_attention = teacher_forced_attention(self, src, tokens)  # (B, L, S)
         self.last_scores = scores
         return tokens
 
     @torch.no_grad()
     def score(self, src: Tensor, tokens: Tensor) -> Tensor:
         """Summed log-probabilities (B,) of output ``tokens`` (B, L) (up to <eos>, padding ignored)."""
-        cfg = self.config
-        tgt_in = torch.cat([tokens.new_full((tokens.shape[0], 1), cfg.bos_id), tokens[:, :-1]], dim=1)
-        logp = self.forward(src, tgt_in).float().log_softmax(dim=-1)  # (B, L, V)
-        picked = logp.gather(2, tokens[:, :, None]).squeeze(2)  # (B, L)
-        return (picked * (tokens != cfg.pad_id)).sum(dim=1)
+        return sequence_log_prob(self, src, tokens)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -86,10 +86,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from archlab.models.rnn.seq2seq import beam_search, greedy_search
+from archlab.models.common import seq2seq_example_input
+from archlab.models.rnn.seq2seq import beam_search, greedy_search, sequence_log_prob, teacher_forced_attention
 from archlab.models.transformer.attention import KVCache
 from archlab.models.transformer.layers import (
     LearnedPositionalEmbedding,
@@ -269,21 +269,7 @@ class Transformer(nn.Module):
 
     def example_input(self, batch_size: int = 2) -> tuple[Tensor, Tensor]:
         """(src (B, 6), tgt_in (B, 5)) with random tokens and some right padding."""
-        cfg = self.config
-        g = torch.Generator().manual_seed(0)
-        S, T = 6, 5
-        low = max(cfg.pad_id, cfg.bos_id, cfg.eos_id) + 1
-        src = torch.randint(low, cfg.src_vocab_size, (batch_size, S), generator=g)
-        tgt = torch.randint(low, cfg.tgt_vocab_size, (batch_size, T), generator=g)
-        tgt[:, 0] = cfg.bos_id
-        for b in range(batch_size):
-            n = S - b % 3  # lengths S, S-1, S-2, ...
-            src[b, n - 1] = cfg.eos_id
-            src[b, n:] = cfg.pad_id
-            if b % 2:
-                tgt[b, -1] = cfg.pad_id
-        device = self.src_embed.weight.device
-        return src.to(device), tgt.to(device)
+        return seq2seq_example_input(self.config, batch_size, self.src_embed.weight.device)
 
     def _embed(self, ids: Tensor, table: nn.Embedding, offset: int = 0) -> Tensor:
         """dropout(sqrt(d) E[ids] + PE(offset..)) for ids (B, T) -> (B, T, d)."""
@@ -420,20 +406,14 @@ class Transformer(nn.Module):
                                      max_len or cfg.max_len, bos_id=cfg.bos_id, eos_id=cfg.eos_id,
                                      pad_id=cfg.pad_id, length_penalty=length_penalty, length_norm=length_norm,
                                      reorder=lambda state, rows: state.reorder(rows), device=src.device)
-        tgt_in = torch.cat([tokens.new_full((B, 1), cfg.bos_id), tokens[:, :-1]], dim=1)  # (B, L)
-        _, attn = self.forward(src, tgt_in, return_attention=True)
-        self.last_attention = attn * (tokens != cfg.pad_id)[:, :, None]
+        self.last_attention = teacher_forced_attention(self, src, tokens)  # (B, L, S)
         self.last_scores = scores
         return tokens
 
     @torch.no_grad()
     def score(self, src: Tensor, tokens: Tensor) -> Tensor:
         """Summed log-probabilities (B,) of output ``tokens`` (B, L) (up to <eos>, padding ignored)."""
-        cfg = self.config
-        tgt_in = torch.cat([tokens.new_full((tokens.shape[0], 1), cfg.bos_id), tokens[:, :-1]], dim=1)
-        logp = F.log_softmax(self.forward(src, tgt_in).float(), dim=-1)  # (B, L, V)
-        picked = logp.gather(2, tokens[:, :, None]).squeeze(2)  # (B, L)
-        return (picked * (tokens != cfg.pad_id)).sum(dim=1)
+        return sequence_log_prob(self, src, tokens)
 
 
 # ----------------------------------------------------------------------------------------------
