@@ -122,6 +122,9 @@ class TrainSection:
     monitor_mode: Literal["min", "max"] = "min"
     test_with: Literal["last", "best"] = "last"  # "best": final metrics from the best-monitor weights
     ema_decay: float | None = None
+    # Generative runs: a sample picture every this many epochs (0: never), of this many samples.
+    sample_every: int = 1
+    num_samples: int = 64
     # Transfer learning (archlab.transfer): what trains, and how fast each depth learns.
     finetune: Literal["full", "linear_probe", "partial"] = "full"
     trainable_groups: int = 1  # "partial": the last N layer groups (the head is group 1)
@@ -495,6 +498,8 @@ def validate(cfg: RunConfig) -> None:
         (t.grad_accum >= 1, "train.grad_accum", "must be >= 1"),
         (0.0 <= cfg.data.val_split < 1.0, "data.val_split", "must be in [0, 1)"),
         (t.ema_decay is None or 0.0 < t.ema_decay < 1.0, "train.ema_decay", "must be in (0, 1)"),
+        (t.sample_every >= 0, "train.sample_every", "must be >= 0 (0: no sample pictures)"),
+        (t.num_samples >= 1, "train.num_samples", "must be >= 1"),
         (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", "must be > 0 or null"),
         (0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)"),
         (cfg.system.num_nodes >= 1, "system.num_nodes", "must be >= 1"),

@@ -64,7 +64,7 @@ class DatasetInfo:
     def model_fields(self) -> dict[str, Any]:
         """Values for the data-dependent fields of model configs."""
         out: dict[str, Any] = {"num_classes": self.num_classes}
-        if self.kind == "image":
+        if self.kind in ("image", "image_pair", "image_unpaired"):
             c, h, w = self.input_shape
             out.update(in_channels=c, image_size=h)
             out["in_features"] = c * h * w

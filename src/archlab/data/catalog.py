@@ -7,4 +7,12 @@ The registry imports this module the first time it is read. A dataset loader has
 
 from __future__ import annotations
 
-from archlab.data import embedded, graph_datasets, image_folder, series, text_datasets, vision  # noqa: F401  (imported for their registrations)
+from archlab.data import (  # noqa: F401  (imported for their registrations)
+    embedded,
+    generative_data,
+    graph_datasets,
+    image_folder,
+    series,
+    text_datasets,
+    vision,
+)

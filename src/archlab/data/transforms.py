@@ -379,7 +379,7 @@ class Resize:
         return f"Resize(size={self.size})"
 
 
-def build_transform(info: DatasetInfo, section: Any = None, train: bool = False) -> Transform:
+def build_transform(info: DatasetInfo, section: Any = None, train: bool = False, normalize: bool = True) -> Transform:
     """The batch transform for a dataset, from the ``data`` section of a run config.
 
     Images: :class:`ToFloat`; when ``train``, the augmentations the section asks for
@@ -394,6 +394,7 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
         section: an :class:`archlab.config.DataSection` (or anything with its augmentation
             fields); None means no augmentation.
         train: add the random augmentations.
+        normalize: apply :class:`Normalize` (False: images stay in [0, 1], as generative tasks want).
 
     Returns:
         ``fn(x) -> x`` on a batch (B, C, H, W) on any device.
@@ -414,7 +415,7 @@ def build_transform(info: DatasetInfo, section: Any = None, train: bool = False)
         steps.append(RandomCrop(None, padding=pad))
     if train and hflip:
         steps.append(RandomHorizontalFlip(0.5))
-    if info.mean is not None and info.std is not None:
+    if normalize and info.mean is not None and info.std is not None:
         steps.append(Normalize(info.mean, info.std))
     if train and cutout > 0:
         steps.append(Cutout(cutout))

@@ -220,8 +220,10 @@ class Trainer:
         """Mini-batch loaders over a DataBundle's in-memory splits, transforms on the device."""
         from archlab.data.transforms import build_transform
 
-        train_tf = build_transform(bundle.info, self.cfg.data, train=True)
-        eval_tf = build_transform(bundle.info, self.cfg.data, train=False)
+        # Generative tasks set normalize_inputs = False: images reach them in [0, 1].
+        normalize = getattr(getattr(self, "task", None), "normalize_inputs", True)
+        train_tf = build_transform(bundle.info, self.cfg.data, train=True, normalize=normalize)
+        eval_tf = build_transform(bundle.info, self.cfg.data, train=False, normalize=normalize)
         return (self._loader(bundle.train, True, train_tf),
                 self._loader(bundle.val, False, eval_tf) if bundle.val is not None else None,
                 self._loader(bundle.test, False, eval_tf) if bundle.test is not None else None)
@@ -397,11 +399,11 @@ class Trainer:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    def _nonfinite(self, loss: torch.Tensor) -> None:
+    def _nonfinite(self, loss: torch.Tensor, what: str = "training loss") -> None:
         last = self.ckpt_dir / "last.safetensors"
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint had been written yet"
         raise NonFiniteLossError(
-            f"the training loss became {loss.flatten()[0].item()} at step {self.global_step} (epoch "
+            f"the {what} became {loss.flatten()[0].item()} at step {self.global_step} (epoch "
             f"{self.epoch}, batch {self.batch_in_epoch}); training stopped and {kept}. Try a lower "
             f"train.lr (now {self.cfg.train.lr}), train.grad_clip=1.0, or system.precision=32-true."
         )

@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every model (``archlab list models``)."""
 
-from archlab.models import mlp, vit  # noqa: F401
+from archlab.models import generative, mlp, vit  # noqa: F401
 from archlab.models.cnn import (  # noqa: F401
     alexnet,
     densenet,

@@ -40,6 +40,10 @@ def build_task(model: Any, info: Any, cfg: Any) -> Task:
         from archlab.tasks.seq2seq import Seq2SeqTask
 
         return Seq2SeqTask.from_config(model, info, cfg)
+    if name in ("generative", "adversarial"):
+        from archlab.tasks.generative import build_generative_task
+
+        return build_generative_task(model, info, cfg)
     if name == "masked_lm":
         from archlab.tasks.mlm import MaskedLMTask
 
