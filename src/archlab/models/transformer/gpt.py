@@ -214,7 +214,7 @@ class GPT(nn.Module):
             h = h + self.wpe(T, offset)  # (B, T, D) + (T, D)
         elif self.wpe is not None:
             h = self.wpe(h, offset)  # sinusoidal: adds the fixed table
-        return self.drop(h)
+        return self.drop(h) if self.config.dropout > 0 else h
 
     def forward(self, x: torch.Tensor, *, cache: KVCache | None = None) -> torch.Tensor:
         """Next-token logits (B, T, V) of token ids ``x`` (B, T).
