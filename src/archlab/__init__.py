@@ -22,6 +22,7 @@ _LAZY = {
     "evaluate": "archlab.api",
     "predict": "archlab.api",
     "generate": "archlab.api",
+    "sample": "archlab.api",
     "load_run": "archlab.api",
     "write_report": "archlab.api",
     "experiment": "archlab.api",

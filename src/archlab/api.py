@@ -27,7 +27,7 @@ from archlab.utils import ArchlabError
 
 _log = logging.getLogger("archlab")
 
-__all__ = ["Run", "train", "evaluate", "predict", "generate", "load_run", "write_report", "experiment",
+__all__ = ["Run", "train", "evaluate", "predict", "generate", "sample", "load_run", "write_report", "experiment",
            "build_model_for"]
 
 VOCAB_FILE = "vocab.json"
@@ -652,6 +652,94 @@ def generate(target: str | Path, prompt: str = "", *, max_new_tokens: int = 200,
         out = run.model.generate(x, max_new_tokens, **kw)
     new = out[0, x.shape[1]:].tolist()
     return prompt + vocab.decode(new)
+
+
+def sample(target: str | Path, *, n: int = 64, label: int | None = None, seed: int = 0,
+           out: str | Path | None = None, steps: int | None = None, nrow: int | None = None) -> Path:
+    """Draw samples from a generative run and write them as a PNG grid.
+
+    Args:
+        target: a run folder (or checkpoint) of a generative model (``archlab train dcgan --data mnist``).
+        n: how many samples.
+        label: conditional models only: the class to draw (else one row per class).
+        seed: noise seed.
+        out: the PNG to write; default ``RUN/samples/sample.png`` (``sample_7.png`` with ``label=7``).
+        steps: diffusion models only: sampler steps (fewer is faster; DDIM with ``model.sample_method=ddim``).
+        nrow: images per row (default 8, or ``n / num_classes`` per class row for conditional models).
+
+    Image-to-image runs (Pix2Pix, CycleGAN) have nothing to sample from a prior: their grid shows
+    ``n`` test inputs (top rows) over their translations (bottom rows). 2-D runs (the ring) get a
+    scatter of the samples over the mode centres.
+
+    Returns:
+        the path of the PNG.
+    """
+    import torch
+
+    from archlab.viz.generative import save_sample_grid
+
+    if n < 1:
+        raise ArchlabError(f"n must be >= 1, got {n}")
+    run = load_run(target)
+    model, name = run.model, run.config.model.name
+    if getattr(model, "family", None) != "generative":
+        raise ArchlabError(f"{run.path} is a run of {name} ({getattr(model, 'family', 'unknown')} family), not of a "
+                           "generative model; sample needs a run of e.g. dcgan, vae, ddpm or cgan "
+                           "(archlab list models --family generative)")
+    conditional = bool(getattr(model, "conditional", False))
+    if label is not None:
+        if not conditional:
+            raise ArchlabError(f"{name} is not conditional, so --label does not apply; drop it, or train a conditional "
+                               "model (cgan, cdcgan, cgan_projection) to choose the class")
+        k = int(model.config.num_classes)
+        if not 0 <= int(label) < k:
+            names = getattr(run.bundle.info, "class_names", None) or [str(i) for i in range(k)]
+            valid = ", ".join(f"{i} ({c})" if c != str(i) else str(i) for i, c in enumerate(names[:k]))
+            raise ArchlabError(f"--label {label} is not a class of {name}; the valid labels are {valid}")
+    kw: dict[str, Any] = {}
+    if steps is not None:
+        if "steps" not in inspect.signature(model.sample).parameters:
+            raise ArchlabError(f"--steps applies to diffusion models (ddpm); {name} samples in one pass")
+        kw["steps"] = int(steps)
+    run_dir = run.path
+    path = Path(out) if out is not None else run_dir / "samples" / (f"sample_{label}.png" if label is not None
+                                                                   else "sample.png")
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        if hasattr(model, "translate") and run.bundle.test is not None:
+            x = run.bundle.test.x[:n].float()
+            if x.max() > 1.0:
+                x = x / 255.0
+            y_out = model.translate(x)
+            return save_sample_grid(torch.cat([x.expand_as(y_out), y_out]), path, nrow=nrow or min(8, len(x)))
+        shape = tuple(model.data_shape())
+        if conditional:
+            k = int(model.config.num_classes)
+            if label is not None:
+                y = torch.full((n,), int(label), dtype=torch.long)
+            else:
+                per = max(1, n // k)
+                y = torch.arange(k).repeat_interleave(per)
+                nrow = nrow or per
+            samples = model.sample(len(y), y=y, generator=g, **kw)
+        else:
+            samples = model.sample(n, generator=g, **kw)
+    if not torch.isfinite(samples).all():
+        raise ArchlabError(f"the samples of {run_dir} are not finite (NaN/inf): the model diverged; "
+                           "see its metrics.jsonl and sample from an earlier checkpoint")
+    if len(shape) == 1:
+        from archlab.viz.generative import plot_ring
+
+        if run.config.data.name == "ring" and shape == (2,):
+            from archlab.data.generative_data import ring_centers
+
+            opts = dict(run.config.data.options or {})
+            centers = ring_centers(int(opts.get("modes", 8)), float(opts.get("radius", 2.0)))
+            return plot_ring(samples, centers, path, std=float(opts.get("std", 0.02)),
+                             real=run.bundle.test.x if run.bundle.test is not None else None)
+        raise ArchlabError(f"{name} samples {shape[0]}-D points, not images; only 2-D ring runs have a picture")
+    return save_sample_grid(samples.float().cpu(), path, nrow=nrow or 8)
 
 
 def _predict_nodes(run: Run, inputs: Any) -> tuple[Any, list[str]]:

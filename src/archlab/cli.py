@@ -27,6 +27,7 @@ EPILOG = """examples:
   archlab train bilstm --data sst2 --data-dir ../shared/data
   archlab predict runs/bilstm-sst2-20260101-120000 "not a bad film at all"
   archlab generate runs/char_lstm-tinyshakespeare-20260101-120000 --prompt "ROMEO:" --top-k 10
+  archlab sample runs/cgan-mnist-20260101-120000 --label 7 --n 64
   archlab data list | archlab data download mnist | archlab data verify mnist
   archlab report runs/lenet5-digits-20260101-120000
   archlab explain runs/lenet5-digits-20260101-120000 --method gradcam --count 8
@@ -143,6 +144,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-repeat-ngram", type=int, default=0, help="never repeat an n-gram of this size (transformer LMs)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding (temperature 0)")
     p.add_argument("--seed", type=int, default=None)
+
+    p = sub.add_parser("sample", help="draw samples from a trained generative model into a PNG grid",
+                       epilog="examples: archlab sample runs/dcgan-mnist-... --n 64 | "
+                              "archlab sample runs/cgan-mnist-... --label 7 --out sevens.png | "
+                              "archlab sample runs/ddpm-digits-... --steps 50")
+    p.add_argument("target", help="run folder (or checkpoint) of a generative model")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--label", type=int, default=None,
+                   help="conditional models: the class to draw (default: one row per class)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--out", default=None, help="PNG to write (default RUN/samples/sample.png)")
+    p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps (default: the model's)")
+    p.add_argument("--nrow", type=int, default=None, help="images per row")
 
     p = sub.add_parser("data", help="list, download or verify datasets",
                        epilog="examples: archlab data list | archlab data download mnist | archlab data verify mnist --data-dir ../shared/data")
@@ -347,6 +361,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from archlab.api import sample
+
+    path = sample(args.target, n=args.n, label=args.label, seed=args.seed, out=args.out, steps=args.steps,
+                  nrow=args.nrow)
+    print(path)
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from archlab import data, registry
 
@@ -430,6 +453,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
+    "sample": cmd_sample,
     "data": cmd_data, "report": cmd_report, "explain": cmd_explain, "experiment": cmd_experiment, "tune": cmd_tune,
     "bench": cmd_bench, "tour": cmd_tour,
 }

@@ -58,18 +58,9 @@ def machine_info() -> dict[str, Any]:
 
 def time_steps(step: Any, n: int, warmup: int = 10) -> float:
     """Seconds per call of ``step()``, after ``warmup`` calls (CUDA synchronised)."""
-    import torch
+    from archlab.bench.timing import time_per_call
 
-    for _ in range(warmup):
-        step()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n
+    return time_per_call(step, n, warmup)[0]
 
 
 def run_benchmarks(names: list[str] | None = None, *, quick: bool = False, out_dir: str | Path = "benchmarks/results") -> dict[str, Any]:

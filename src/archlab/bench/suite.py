@@ -172,6 +172,7 @@ from archlab.bench import (  # noqa: E402,F401
     bert_bench,
     cnn_speed,
     finetune_bench,
+    generative_bench,
     gpt_bench,
     graph_bench,
     rnn_speed,

@@ -150,6 +150,8 @@ def img_tag(path: str | Path | bytes, alt: str = "") -> str:
     if not data.startswith(b"\x89PNG"):
         if data[:3] == b"\xff\xd8\xff":
             mime = "image/jpeg"
+        elif data[:4] == b"GIF8":
+            mime = "image/gif"
         elif data.lstrip()[:4] in (b"<svg", b"<?xm"):
             mime = "image/svg+xml"
     b64 = base64.b64encode(data).decode("ascii")

@@ -49,7 +49,9 @@ FIGURES = "figures"
 #: The figures this module writes; removed before a rebuild so none is left over from an older one.
 OWN_FIGURES = (
     "learning_curves", "confusion_matrix", "worst_examples", "filters", "feature_maps", "gradcam", "saliency",
-    "attention", "attention_mean", "attention_heads", "forecast",
+    "attention", "attention_mean", "attention_heads", "forecast", "samples", "generative_samples",
+    "generative_reconstructions", "generative_interpolation", "generative_latent", "generative_triples",
+    "generative_diffusion", "generative_ring",
 )  # fmt: skip
 
 
@@ -152,6 +154,16 @@ def transformer_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path) -
     return build(Path(run_dir), model, bundle, fig_dir)
 
 
+def generative_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path) -> str | None:
+    """Samples through training, latent space, translations, diffusion steps and measures of generative
+    runs (:mod:`archlab.report.generative`)."""
+    if getattr(model, "family", None) != "generative" and not (model is None and (Path(run_dir) / "samples").is_dir()):
+        return None
+    from archlab.report.generative import generative_section as build
+
+    return build(Path(run_dir), model, bundle, fig_dir)
+
+
 def build_report(
     run_dir: str | Path,
     *,
@@ -196,6 +208,7 @@ def build_report(
         ("What the network sees", "cnn", lambda: _cnn(run, model, bundle, fig_dir, state)),
         ("What the model says", "sequence", lambda: sequence_section(run_dir, model, bundle, fig_dir)),
         ("Attention and decoding", "transformer", lambda: transformer_section(run_dir, model, bundle, fig_dir)),
+        ("Samples and measures", "generative", lambda: generative_section(run_dir, model, bundle, fig_dir)),
     ]
     sections: list[tuple[str, str, str]] = []
     for title, anchor, build in builders:
