@@ -41,7 +41,7 @@ def _train(model: str, data: str, out: str, quick: bool, extra: dict[str, Any] |
     if data == "mnist":
         ovs["data.root"] = root_holding("mnist")
     if quick:
-        ovs.update({"train.max_steps": 3, "train.epochs": 1})
+        ovs.update({"train.max_steps": 3, "train.epochs": 1, "train.sample_every": 0})
     t0 = time.perf_counter()
     run = archlab.train(model, data, overrides=ovs)
     return run, round(time.perf_counter() - t0, 1)
@@ -90,6 +90,8 @@ def _fid_benchmark(model: str, quick: bool, n_samples: int, **sample_kwargs: Any
     with tempfile.TemporaryDirectory() as out:
         run, wall = _train(model, _data(quick), out, quick)
         n = 64 if quick else n_samples
+        if quick and hasattr(run.model, "trajectory"):  # a diffusion model: a short chain for the smoke test
+            sample_kwargs = {**sample_kwargs, "steps": 5}
         t0 = time.perf_counter()
         samples = _sample(run.model, n, **sample_kwargs)
         sample_s = round(time.perf_counter() - t0, 1)
@@ -169,7 +171,8 @@ def realnvp_mnist(quick: bool = False) -> dict[str, Any]:
 
     model = "realnvp"
     with tempfile.TemporaryDirectory() as out:
-        run, wall = _train(model, _data(quick), out, quick)
+        small = {"model.options.hidden_channels": 8, "model.options.num_blocks": 1}  # the smoke test only
+        run, wall = _train(model, _data(quick), out, quick, small if quick else None)
         net = run.model.eval()
         x = _test_images(run)
         with torch.no_grad():
