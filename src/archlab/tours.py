@@ -58,6 +58,17 @@ STOPS: list[Stop] = [
          "A tiny GPT (4 layers, 4 heads, 128 wide; Radford et al., 2018) learning archlab's embedded prose "
          "character by character; its report holds samples drawn greedily, with temperature, top-k and top-p.",
          metric="test/ppl", overrides={"train.epochs": 40, "train.batch_size": 8, "model.dropout": 0.2}),
+    Stop("vae-digits", "vae", "digits", "generative",
+         "A variational autoencoder (Kingma & Welling, 2014) on the 8x8 digits: an 8-dimensional code, a Bernoulli "
+         "decoder, the ELBO; its report shows samples through training, reconstructions, a latent interpolation "
+         "and the codes coloured by digit. Metric: the importance-weighted test NLL in nats per image.",
+         metric="test/nll", overrides={"train.epochs": 40, "model.latent_dim": 8, "model.hidden_dim": 256}),
+    Stop("cgan-digits", "cgan", "digits", "generative",
+         "A conditional GAN (Mirza & Osindero, 2014) that draws the digit it is asked for: label embeddings "
+         "given to both players; its report shows one row of samples per digit and the share a digits "
+         "classifier judges to be the intended class. Metric: the discriminator's test loss.",
+         metric="test/loss_d", overrides={"train.epochs": 40, "train.batch_size": 32, "model.latent_dim": 32,
+                                          "model.hidden_dim": 256}),
 ]
 
 

@@ -7,6 +7,7 @@ from archlab.experiments import (  # noqa: F401
     activations_gradients,
     cnn_design,
     cnn_vs_features,
+    generative_experiments,
     gnn,
     gpt_bert_experiments,
     lr_schedules,

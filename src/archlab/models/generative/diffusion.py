@@ -443,6 +443,8 @@ class DDPM(GenerativeMethod):
             x0_hat = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
             if clip:
                 x0_hat = x0_hat.clamp(-1.0, 1.0)
+                # the noise consistent with the clamped x_0 (else DDIM mixes a clamped x_0 with the raw eps)
+                eps = (x - a_t.sqrt() * x0_hat) / (1 - a_t).sqrt()
             if method == "ddim":
                 sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
                 x = a_prev.sqrt() * x0_hat + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
