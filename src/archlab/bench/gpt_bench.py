@@ -24,7 +24,7 @@ offsets. Val (and train) loss: nanoGPT's ``estimate_loss``, the mean of 200 such
 Figures: median milliseconds per training step (batch sampling, forward, backward, clipping and
 optimizer step), total training seconds, the final losses, and ``ratio`` = archlab / plain ms
 per step (target <= 1.0: archlab's model costs nothing over the plain one). (a) and (b) run in
-alternating chunks of steps, so a change in machine load hits both alike.
+alternating chunks of steps, in turn first and second, so a change in machine load hits both alike.
 
 (c) differs in its data: the ``tinyshakespeare`` dataset splits 90/5/5 (cut at line starts),
 builds a 69-token vocab (65 characters + 4 specials) and serves non-overlapping windows of 64
@@ -307,8 +307,9 @@ def gpt_char_shakespeare(quick: bool = False, steps: int | None = None, engine: 
     kinds = ["plain", "archlab"] + (["archlab_bf16"] if native_bf16 else [])
     runners = {k: _Runner(build(k.replace("_bf16", "")), _Batches(train_data, r["batch_size"], r["context"], 0, device),
                           steps, bf16=k.endswith("_bf16")) for k in kinds}
-    for start in range(0, steps, chunk):  # alternate chunks, so load drifts hit every runner alike
-        for runner in runners.values():
+    for i, start in enumerate(range(0, steps, chunk)):  # alternate chunks, so load drifts hit every runner alike,
+        order = list(runners.values())                      # and who goes first, so switching costs do too
+        for runner in (order if i % 2 == 0 else order[::-1]):
             for _ in range(min(chunk, steps - start)):
                 runner.step()
         done = min(start + chunk, steps)
