@@ -22,3 +22,14 @@ def quick_run(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (the quick experiments' timings and results assume it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
