@@ -169,6 +169,8 @@ def ddpm_mnist(quick: bool = False) -> dict[str, Any]:
 def realnvp_mnist(quick: bool = False) -> dict[str, Any]:
     import torch
 
+    from archlab.models.generative.measures import bits_per_dim
+
     model = "realnvp"
     with tempfile.TemporaryDirectory() as out:
         small = {"model.options.hidden_channels": 8, "model.options.num_blocks": 1}  # the smoke test only
@@ -177,8 +179,7 @@ def realnvp_mnist(quick: bool = False) -> dict[str, Any]:
         x = _test_images(run)
         with torch.no_grad():
             nll = torch.cat([-net.log_likelihood(x[i:i + 500]).double().cpu() for i in range(0, len(x), 500)])
-        dims = x[0].numel()
-        bpd = float(nll.mean()) / (dims * torch.log(torch.tensor(2.0)).item())
+        bpd = bits_per_dim(float(nll.mean()), x[0].numel())
         return {**_record(run, wall, model), "test_images": len(x), "test_nll_nats": round(float(nll.mean()), 3),
                 "test_bpd": round(bpd, 4), "glow_reported_bpd": 1.05, "threads": _threads()}
 

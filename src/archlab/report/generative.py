@@ -32,7 +32,7 @@ from typing import Any
 
 from archlab.report.common import figure_html, note_html, table_html
 
-__all__ = ["generative_measures", "generative_section", "gif_html", "is_generative"]
+__all__ = ["generative_measures", "generative_section", "is_generative"]
 
 #: Datasets whose images the judges of :mod:`archlab.models.generative.measures` know.
 JUDGED_DATASETS = ("mnist", "digits")
@@ -42,10 +42,6 @@ def is_generative(model: Any) -> bool:
     """True for a model of the ``generative`` family (a ``GenerativeMethod``)."""
     return getattr(model, "family", None) == "generative" or getattr(type(model), "family", None) == "generative"
 
-
-def gif_html(path: str | Path, caption: str | None = None) -> str:
-    """An embedded GIF with an optional caption (:func:`figure_html` knows the GIF type)."""
-    return figure_html(path, caption)
 
 
 def _device(model: Any) -> Any:
@@ -286,7 +282,7 @@ def generative_section(run_dir: Path, model: Any, bundle: Any, fig_dir: Path, *,
         from archlab.viz.generative import samples_gif
 
         gif = samples_gif(grids, fig_dir / "samples.gif")
-        parts.append(gif_html(gif, f"Samples from fixed noise after each of {len(grids)} epochs (animated)."))
+        parts.append(figure_html(gif, f"Samples from fixed noise after each of {len(grids)} epochs (animated)."))
         parts.append(figure_html(grids[-1], f"The latest grid: {grids[-1].name}."))
     if model is not None:
         fig_dir.mkdir(parents=True, exist_ok=True)
