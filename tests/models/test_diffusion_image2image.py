@@ -135,6 +135,47 @@ def test_ddim_eta1_is_ddpm_with_posterior_variance() -> None:
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+class _ConstantEps(torch.nn.Module):
+    """A 'network' predicting eps = c everywhere: at large t, x0_hat leaves [-1, 1] and the clamp acts."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = c
+
+    def forward(self, x, t):
+        return torch.full_like(x, self.c)
+
+
+def test_clamped_ddim_uses_the_noise_of_the_clamped_x0() -> None:
+    """DDIM (eta 0) with clip_denoised: after clamping x0_hat, eps is recomputed from x_t and the clamped x_0
+    (hand computation of every step of a 3-step chain); mixing the clamped x_0 with the raw eps differs."""
+    model = tiny_ddpm(timesteps=1000).eval()
+    model.unet = _ConstantEps(0.5)
+    x_T = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    seq = model.sampling_timesteps(3)  # [0, 500, 999]
+    frames: list[torch.Tensor] = []
+    with torch.no_grad():
+        model._reverse(x_T.clone(), seq, method="ddim", eta=0.0, clip=True, generator=None,
+                       callback=lambda i, x, x0: frames.append(x.clone()))
+    abar = model.alphas_cumprod.double()
+    x, raw = x_T.double(), x_T.double()
+    hand, mixed = [], []
+    for i in reversed(range(len(seq))):
+        a_t = abar[int(seq[i])]
+        a_prev = abar[int(seq[i - 1])] if i > 0 else torch.tensor(1.0, dtype=torch.float64)
+        x0 = ((x - 0.5 * (1 - a_t).sqrt()) / a_t.sqrt()).clamp(-1, 1)
+        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        hand.append(x.float())
+        x0_raw = ((raw - 0.5 * (1 - a_t).sqrt()) / a_t.sqrt()).clamp(-1, 1)
+        raw = a_prev.sqrt() * x0_raw + (1 - a_prev).sqrt() * torch.full_like(raw, 0.5)
+        mixed.append(raw.float())
+    assert len(frames) == 3
+    for ours, ref in zip(frames, hand):
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(frames[0], mixed[0], atol=1e-2)  # the first step differs from the raw-eps mix
+
+
 def test_sampling_timesteps() -> None:
     model = tiny_ddpm(timesteps=1000)
     assert model.sampling_timesteps().tolist() == list(range(1000))

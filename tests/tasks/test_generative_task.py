@@ -68,6 +68,20 @@ def test_a_huge_learning_rate_stops_with_a_clear_message(tmp_path) -> None:
                                                 "run.out_dir": str(tmp_path), **SMALL_RING, **QUIET})
 
 
+def test_a_schedule_decays_both_optimizers_and_is_checkpointed(tmp_path) -> None:
+    """train.schedule applies to the generator's and the discriminator's optimizers alike (one step per batch)."""
+    run = archlab.train("gan", "ring", overrides={"train.epochs": 2, "train.schedule": "linear", "train.min_lr": 0.0,
+                                                  "run.out_dir": str(tmp_path), **SMALL_RING, **QUIET})
+    from archlab.engine.checkpoint import load_checkpoint
+
+    state = load_checkpoint(run.path / "checkpoints" / "last.safetensors")
+    lrs = [o["param_groups"][0]["lr"] for o in state["optimizers"]]
+    assert len(lrs) == 2 and all(lr == pytest.approx(0.0, abs=1e-12) for lr in lrs)  # linear to min_lr = 0
+    assert [s["last_epoch"] for s in state["scheduler"]["schedulers"]] == [6, 6]  # 2 epochs x 3 batches
+    train_lr = [r["lr"] for r in run.history if r["split"] == "train" and "lr" in r]
+    assert train_lr and train_lr == sorted(train_lr, reverse=True) and train_lr[0] > train_lr[-1]
+
+
 def test_tasks_see_images_in_unit_range_and_dispatch_on_the_model(tmp_path) -> None:
     from archlab.config import RunConfig
     from archlab.tasks import build_task

@@ -25,6 +25,7 @@ at each group's lr.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +33,7 @@ import torch
 
 from archlab.config import TrainSection
 
-__all__ = ["build_optimizer", "build_scheduler", "param_groups"]
+__all__ = ["SchedulerGroup", "build_optimizer", "build_scheduler", "param_groups"]
 
 
 def param_groups(
@@ -127,3 +128,36 @@ def build_scheduler(
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class SchedulerGroup:
+    """One LR scheduler per optimizer, stepped together: the schedule of a task with several optimizers
+    (a GAN's generator and discriminator) follows the same batch count. Quacks like one scheduler:
+    ``step()``, ``state_dict()``, ``load_state_dict()``; ``plateau`` steps each with the metric."""
+
+    def __init__(self, schedulers: list[Any]) -> None:
+        self.schedulers = schedulers
+        self.on_metric = isinstance(schedulers[0], torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    @classmethod
+    def build(cls, optimizers: list[torch.optim.Optimizer], cfg: TrainSection, steps_per_epoch: int,
+              total_steps: int) -> SchedulerGroup | None:
+        """A group for ``optimizers``; None when ``cfg`` asks for a constant LR."""
+        scheds = [build_scheduler(o, cfg, steps_per_epoch, total_steps) for o in optimizers]
+        return cls(scheds) if scheds and scheds[0] is not None else None
+
+    def step(self, metric: float | None = None) -> None:
+        # The schedule counts batches: an optimizer that skips batches (a generator stepping once per
+        # n critic steps) sees its scheduler step first, which is intended here, so torch's warning is not.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for s in self.schedulers:
+                s.step(metric) if self.on_metric else s.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for s, saved in zip(self.schedulers, state["schedulers"]):
+            s.load_state_dict(saved)
+

@@ -40,7 +40,7 @@ from archlab.config import RunConfig, to_dict
 from archlab.data.base import TensorLoader
 from archlab.engine.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from archlab.engine.loggers import MetricsLogger
-from archlab.engine.optim import build_scheduler
+from archlab.engine.optim import SchedulerGroup, build_scheduler
 from archlab.tasks.base import StepContext, Task
 from archlab.utils import ArchlabError, atomic_write_json
 
@@ -255,7 +255,10 @@ class Trainer:
         steps_per_epoch = max(len(train_loader) // t.grad_accum, 1)
         total_steps = t.max_steps or steps_per_epoch * t.epochs
         self.steps_per_epoch = steps_per_epoch
-        self.scheduler = build_scheduler(optimizers[0], t, steps_per_epoch, total_steps) if task.automatic_optimization else None
+        if task.automatic_optimization:
+            self.scheduler = build_scheduler(optimizers[0], t, steps_per_epoch, total_steps)
+        else:  # a task stepping its own optimizers: every one follows the schedule, one step per batch
+            self.scheduler = SchedulerGroup.build(list(optimizers), t, steps_per_epoch, total_steps)
         if cfg.system.channels_last:
             # NHWC weights: convolutions then produce NHWC outputs (oneDNN/cuDNN's fast layout).
             task.model.to(memory_format=torch.channels_last)
@@ -375,7 +378,10 @@ class Trainer:
         t, fabric, model = self.cfg.train, self.fabric, self.model
         if not self.task.automatic_optimization:
             ctx = StepContext(self.optimizers, fabric.backward, self._optimizer_step, self.global_step, fabric.autocast)
-            return model.training_step(batch, ctx)
+            out = model.training_step(batch, ctx)
+            if self.scheduler is not None and not self.scheduler.on_metric:
+                self.scheduler.step()
+            return out
         with fabric.no_backward_sync(model, enabled=not last_micro and fabric.world_size > 1):
             # Fabric applies precision only through `forward`; a step method on a single device
             # bypasses it, so the autocast context is entered here (nesting is harmless under DDP).
@@ -456,7 +462,8 @@ class Trainer:
             val = self.evaluate(self.val_loader)
             self._log("val", val, elapsed=self.train_time)
             metrics = {f"val/{k}": v for k, v in val.items()}
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and t.monitor in metrics:
+        if (isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+                or getattr(self.scheduler, "on_metric", False)) and t.monitor in metrics:
             self.scheduler.step(metrics[t.monitor])
         improved = False
         if t.monitor in metrics:

@@ -23,8 +23,10 @@ labels (image-to-image methods: its inputs). The two optimizers come from
 WGAN-GP Adam 1e-4 (0, 0.9)); a run that sets ``train.lr`` (anything but the default 1e-3) scales
 both players' rates so the discriminator gets ``train.lr`` (the ratio stays the model's: set
 ``model.options.lr_g``/``lr_d`` to change it); ``train.optimizer`` and ``train.betas``, when not
-the defaults, replace the model's too. Logged: ``loss_d``, ``loss_g``, ``loss = loss_d + loss_g`` and
-the methods' metrics (between generator steps, the last generator step's figures).
+the defaults, replace the model's too; ``train.schedule`` (with its warmup) drives both optimizers,
+one scheduler step per batch, so both players' rates follow the same curve. Logged: ``loss_d``,
+``loss_g``, ``loss = loss_d + loss_g`` and the methods' metrics (between generator steps, the last
+generator step's figures).
 
 Each loss is checked before its backward pass and each player's gradients before its optimizer
 step: a NaN or infinite value stops the run with the engine's message naming the network
