@@ -253,6 +253,10 @@ def train(
             print(f"archlab: {plan_summary(plan)}", flush=True)
     trainer = Trainer(cfg, run_dir, fabric, callbacks)
     summary = trainer.fit(task, bundle, resume=ckpt)
+    if trainer.ema is not None and summary.get("status") != "interrupted":
+        # The run's model is the one it evaluated and saved (model.safetensors): the averaged weights.
+        trainer.ema.swap(task.model)
+        trainer.ema = None
     if fabric.is_global_zero and getattr(task, "samples", None):
         from archlab.utils import atomic_write_json
 

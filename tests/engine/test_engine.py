@@ -228,3 +228,18 @@ def test_torch_compile_option(tmp_path):
                                                     "train.epochs": 2, "system.compile": True})
     assert run.metrics["test/acc"] > 0.7
     assert set(load_checkpoint(run.path / "checkpoints" / "last.safetensors")["model"]) == set(run.model.state_dict())
+
+
+def test_the_returned_model_holds_the_averaged_weights_it_saved(tmp_path):
+    """With train.ema_decay the run evaluates and saves the EMA weights; run.model is that model too."""
+    from archlab.engine.checkpoint import load_weights
+
+    run = archlab.train("mlp", "moons", overrides={**FAST, "run.out_dir": str(tmp_path), "train.epochs": 2,
+                                                   "train.batch_size": 32, "model.hidden_dims": [16],
+                                                   "train.ema_decay": 0.9})
+    saved = load_weights(run.path / "model.safetensors")
+    raw = load_checkpoint(run.path / "checkpoints" / "last.safetensors")["model"]
+    ours = run.model.state_dict()
+    assert saved.keys() == ours.keys()
+    assert all(torch.equal(saved[k], ours[k]) for k in saved)
+    assert any(not torch.equal(raw[k], saved[k]) for k in saved)  # the averaged weights differ from the raw ones
