@@ -253,10 +253,6 @@ def train(
             print(f"archlab: {plan_summary(plan)}", flush=True)
     trainer = Trainer(cfg, run_dir, fabric, callbacks)
     summary = trainer.fit(task, bundle, resume=ckpt)
-    if trainer.ema is not None and summary.get("status") != "interrupted":
-        # The run's model is the one it evaluated and saved (model.safetensors): the averaged weights.
-        trainer.ema.swap(task.model)
-        trainer.ema = None
     if fabric.is_global_zero and getattr(task, "samples", None):
         from archlab.utils import atomic_write_json
 
@@ -318,19 +314,12 @@ def _write_predictions(trainer: Any, run_dir: Path) -> None:
     if getattr(trainer.task, "predictions_kind", "classification") != "classification":
         return  # per-token logits of language models and translators would be huge; reports decode instead
     logits, targets = [], []
-    model = trainer.task.model
-    model.eval()
-    if trainer.ema is not None:
-        trainer.ema.swap(model)
-    try:
-        with torch.no_grad(), trainer.fabric.autocast():
-            for batch in loader:
-                out, y = trainer.task.predict_with_targets(batch)
-                logits.append(out.float().cpu())
-                targets.append(y.cpu())
-    finally:
-        if trainer.ema is not None:
-            trainer.ema.swap(model)
+    trainer.task.model.eval()  # after fit: the weights the run saved (the averaged ones with train.ema_decay)
+    with torch.no_grad(), trainer.fabric.autocast():
+        for batch in loader:
+            out, y = trainer.task.predict_with_targets(batch)
+            logits.append(out.float().cpu())
+            targets.append(y.cpu())
     if trainer.fabric.world_size > 1:
         return  # each rank saw a shard; the report then skips per-example figures
     save_weights(run_dir / "predictions.safetensors",

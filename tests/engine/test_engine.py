@@ -243,3 +243,27 @@ def test_the_returned_model_holds_the_averaged_weights_it_saved(tmp_path):
     assert saved.keys() == ours.keys()
     assert all(torch.equal(saved[k], ours[k]) for k in saved)
     assert any(not torch.equal(raw[k], saved[k]) for k in saved)  # the averaged weights differ from the raw ones
+
+
+def test_scheduler_group_resumes_and_reads_single_scheduler_checkpoints():
+    from archlab.engine.optim import SchedulerGroup
+
+    cfg = TrainSection(schedule="linear", lr=1.0, min_lr=0.0, epochs=1)
+
+    def group():
+        opts = [torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0) for _ in range(2)]
+        return opts, SchedulerGroup.build(opts, cfg, 10, 10)
+
+    opts, g = group()
+    for _ in range(4):
+        g.step()
+    assert [o.param_groups[0]["lr"] for o in opts] == pytest.approx([0.6, 0.6])
+    opts2, g2 = group()
+    g2.load_state_dict(g.state_dict())
+    g2.step()
+    assert [o.param_groups[0]["lr"] for o in opts2] == pytest.approx([0.5, 0.5])
+    one, g1 = group()  # a checkpoint from before the group: one scheduler's own state
+    g1.load_state_dict(g.schedulers[0].state_dict())
+    g1.step()
+    assert one[0].param_groups[0]["lr"] == pytest.approx(0.5)
+    assert SchedulerGroup.build(opts, TrainSection(schedule="constant", epochs=1), 10, 10) is None

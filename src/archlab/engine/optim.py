@@ -131,9 +131,9 @@ def build_scheduler(
 
 
 class SchedulerGroup:
-    """One LR scheduler per optimizer, stepped together: the schedule of a task with several optimizers
-    (a GAN's generator and discriminator) follows the same batch count. Quacks like one scheduler:
-    ``step()``, ``state_dict()``, ``load_state_dict()``; ``plateau`` steps each with the metric."""
+    """The engine's schedule: one LR scheduler per optimizer it drives (one for most tasks; a GAN's
+    generator and discriminator each get theirs), stepped together so they follow the same batch
+    count. ``on_metric``: a ``plateau`` schedule, stepped with the monitored metric each epoch."""
 
     def __init__(self, schedulers: list[Any]) -> None:
         self.schedulers = schedulers
@@ -158,6 +158,7 @@ class SchedulerGroup:
         return {"schedulers": [s.state_dict() for s in self.schedulers]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for s, saved in zip(self.schedulers, state["schedulers"]):
-            s.load_state_dict(saved)
+        saved = state["schedulers"] if "schedulers" in state else [state]  # older checkpoints: one scheduler
+        for s, one in zip(self.schedulers, saved):
+            s.load_state_dict(one)
 

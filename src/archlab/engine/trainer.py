@@ -40,7 +40,7 @@ from archlab.config import RunConfig, to_dict
 from archlab.data.base import TensorLoader
 from archlab.engine.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from archlab.engine.loggers import MetricsLogger
-from archlab.engine.optim import SchedulerGroup, build_scheduler
+from archlab.engine.optim import SchedulerGroup
 from archlab.tasks.base import StepContext, Task
 from archlab.utils import ArchlabError, atomic_write_json
 
@@ -208,7 +208,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.train_time = 0.0
         self.ema: EMA | None = None
-        self.scheduler: Any = None
+        self.scheduler: SchedulerGroup | None = None
         self.logger: MetricsLogger | None = None
 
     # ------------------------------------------------------------------------------------------
@@ -255,10 +255,9 @@ class Trainer:
         steps_per_epoch = max(len(train_loader) // t.grad_accum, 1)
         total_steps = t.max_steps or steps_per_epoch * t.epochs
         self.steps_per_epoch = steps_per_epoch
-        if task.automatic_optimization:
-            self.scheduler = build_scheduler(optimizers[0], t, steps_per_epoch, total_steps)
-        else:  # a task stepping its own optimizers: every one follows the schedule, one step per batch
-            self.scheduler = SchedulerGroup.build(list(optimizers), t, steps_per_epoch, total_steps)
+        # One scheduler per optimizer the engine steps: the first, or every one of a task stepping its own.
+        scheduled = list(optimizers) if not task.automatic_optimization else optimizers[:1]
+        self.scheduler = SchedulerGroup.build(scheduled, t, steps_per_epoch, total_steps)
         if cfg.system.channels_last:
             # NHWC weights: convolutions then produce NHWC outputs (oneDNN/cuDNN's fast layout).
             task.model.to(memory_format=torch.channels_last)
@@ -379,8 +378,7 @@ class Trainer:
         if not self.task.automatic_optimization:
             ctx = StepContext(self.optimizers, fabric.backward, self._optimizer_step, self.global_step, fabric.autocast)
             out = model.training_step(batch, ctx)
-            if self.scheduler is not None and not self.scheduler.on_metric:
-                self.scheduler.step()
+            self._scheduler_step()
             return out
         with fabric.no_backward_sync(model, enabled=not last_micro and fabric.world_size > 1):
             # Fabric applies precision only through `forward`; a step method on a single device
@@ -393,8 +391,7 @@ class Trainer:
             fabric.backward(loss / t.grad_accum)
         if last_micro:
             self._optimizer_step(self.optimizers[0])
-            if self.scheduler is not None and not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step()
+            self._scheduler_step()
             if self.ema is not None:
                 self.ema.update(self.task.model)
         return out
@@ -462,8 +459,7 @@ class Trainer:
             val = self.evaluate(self.val_loader)
             self._log("val", val, elapsed=self.train_time)
             metrics = {f"val/{k}": v for k, v in val.items()}
-        if (isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-                or getattr(self.scheduler, "on_metric", False)) and t.monitor in metrics:
+        if self.scheduler is not None and self.scheduler.on_metric and t.monitor in metrics:
             self.scheduler.step(metrics[t.monitor])
         improved = False
         if t.monitor in metrics:
@@ -513,6 +509,9 @@ class Trainer:
         if self.is_main:
             weights = self.task.model.state_dict() if self.ema is None else self.ema.shadow
             save_weights(self.run_dir / "model.safetensors", weights, {"model": getattr(self.task.model, "model_name", "")})
+        if self.ema is not None:  # from here on the model is the one evaluated and saved: the averaged weights
+            self.ema.swap(self.task.model)
+            self.ema = None
         return final
 
     def _log(self, split: str, values: dict[str, float], elapsed: float) -> None:
@@ -560,6 +559,11 @@ class Trainer:
         set_model_state_dict(wrapped, {f"model.{k}": v for k, v in model.items()}, options=opts)
         for opt, saved in zip(self.optimizers, optims):
             set_optimizer_state_dict(wrapped, getattr(opt, "optimizer", opt), saved, options=opts)
+
+    def _scheduler_step(self) -> None:
+        """One per-batch schedule step (plateau schedules step on the monitored metric each epoch instead)."""
+        if self.scheduler is not None and not self.scheduler.on_metric:
+            self.scheduler.step()
 
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs (see :mod:`archlab.engine.checkpoint`)."""
