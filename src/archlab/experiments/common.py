@@ -1,4 +1,4 @@
-"""Shared pieces of the experiments: small NumPy views of archlab datasets."""
+"""Shared pieces of the experiments: small NumPy views of archlab datasets, report wording."""
 
 from __future__ import annotations
 
@@ -27,3 +27,9 @@ def digits_arrays(train_size: int | None = None, seed: int = 0, dtype: Any = np.
     mean, std = xtr.mean(axis=0), xtr.std(axis=0) + 1e-6
     return {"x_train": (xtr - mean) / std, "y_train": ytr, "x_val": (xva - mean) / std, "y_val": yva,
             "x_test": (xte - mean) / std, "y_test": yte}
+
+
+def quick_note(quick: bool) -> str:
+    """The sentence a quick-mode report adds to its introduction ("" in full mode)."""
+    return " **Quick mode**: a smoke test, too short to learn much." if quick else ""
+

@@ -92,6 +92,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from archlab.experiments.common import quick_note
 from archlab.experiments.resnet_experiments import num_threads
 from archlab.registry import register_experiment
 
@@ -262,15 +263,6 @@ def _real_reference(data: dict[str, Tensor]) -> dict[str, Any]:
     return {"stats": stats, "real": real}
 
 
-def _optimizer(params: list[nn.Parameter], settings: dict[str, Any], lr: float | None) -> torch.optim.Optimizer:
-    s = dict(settings)
-    name, lr = s.pop("name", "adam"), lr if lr is not None else s.pop("lr")
-    s.pop("lr", None)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=tuple(s.get("betas", (0.9, 0.999))))
-
-
 def train_adversarial(
     model: Any,
     x: Tensor,
@@ -306,10 +298,14 @@ def train_adversarial(
     Returns:
         ``{"steps" (logged step numbers), "loss_d", "loss_g", "seconds", "diverged", "steps_done"}``.
     """
+    from archlab.tasks.generative import make_optimizer
+
     settings = model.optimizer_settings()
-    opt_g = _optimizer(model.generator_parameters(), settings["generator"], lr_g)
-    opt_d = _optimizer(model.discriminator_parameters(), settings["discriminator"], lr_d)
-    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda i: max(0.0, 1.0 - i / steps)) for o in (opt_g, opt_d)]
+    opt_g = make_optimizer(model.generator_parameters(), {**settings["generator"], **({"lr": lr_g} if lr_g else {})})
+    opt_d = make_optimizer(model.discriminator_parameters(),
+                           {**settings["discriminator"], **({"lr": lr_d} if lr_d else {})})
+    scheds = ([torch.optim.lr_scheduler.LambdaLR(o, lambda i: max(0.0, 1.0 - i / steps)) for o in (opt_g, opt_d)]
+              if decay else [])
     g = torch.Generator().manual_seed(seed + 1000)
     torch.manual_seed(seed + 2000)
     log: dict[str, list[float]] = {"steps": [], "loss_d": [], "loss_g": []}
@@ -341,9 +337,8 @@ def train_adversarial(
         opt_g.zero_grad(set_to_none=True)
         gl["loss"].backward()
         opt_g.step()
-        if decay:
-            for sch in scheds:
-                sch.step()
+        for sch in scheds:
+            sch.step()
         done = step
         if step % log_every == 0 or step == steps:
             log["steps"].append(step)
@@ -416,10 +411,6 @@ def _write(out_dir: Path, title: str, intro: str, figures: list[tuple[str, Path]
     from archlab.report.experiment import write_experiment_report
 
     return write_experiment_report(out_dir, title, intro, figures=figures, tables=tables, conclusions=conclusions)
-
-
-def _quick_note(quick: bool) -> str:
-    return " **Quick mode**: a smoke test, too short to learn much." if quick else ""
 
 
 def _r(v: float, k: int = 3) -> float | str:
@@ -667,7 +658,7 @@ def gan_mode_collapse(out_dir: Path, quick: bool = False, *, seeds: Sequence[int
              "minibatch discrimination (Salimans et al.) and WGAN-GP (Gulrajani et al.: lambda 0.1, 5 critic steps, "
              "as their toy script), each for "
              f"{steps} generator steps of batch {c['batch_size']} with Adam at {RING['lr']}, seeds "
-             f"{', '.join(map(str, seeds))}. " + _ring_intro() + _quick_note(quick))
+             f"{', '.join(map(str, seeds))}. " + _ring_intro() + quick_note(quick))
     report = _write(out_dir, "Mode collapse on the ring of 8 Gaussians", intro,
                     [("Samples through training (seed 0); red circles: 3 std around each mode", training),
                      ("Final samples of every run", finals), ("Modes recovered per seed", modes_png),
@@ -742,7 +733,7 @@ def gan_lr_ratio(out_dir: Path, quick: bool = False, *, seeds: Sequence[int] | N
     intro = (f"Does the ratio of the two learning rates matter? A plain GAN (`gan_ring`) with Adam (betas 0.5, 0.999) "
              f"at lr_g = {base} x g and lr_d = {base} x d for the ratios g:d = "
              f"{', '.join(f'{a}:{b}' for a, b in c['ratios'])}, {steps} generator steps of batch {c['batch_size']}, "
-             f"seeds {', '.join(map(str, seeds))}. " + _ring_intro() + _quick_note(quick))
+             f"seeds {', '.join(map(str, seeds))}. " + _ring_intro() + quick_note(quick))
     report = _write(out_dir, "GAN learning-rate ratio on the ring", intro,
                     [("Final samples", rings), ("Modes per seed", modes_png), ("Losses", losses)],
                     [("Per run", rows), ("Per ratio", summary_rows)], "\n".join(lines))
@@ -815,7 +806,7 @@ def gan_batch_size(out_dir: Path, quick: bool = False, *, seeds: Sequence[int] |
     ]
     intro = (f"Does the batch size matter for a GAN? `gan_ring` (Adam {RING['lr']}) for {steps} generator steps "
              f"with batch sizes {', '.join(map(str, c['batch_sizes']))}, seeds {', '.join(map(str, seeds))}. "
-             + _ring_intro() + _quick_note(quick))
+             + _ring_intro() + quick_note(quick))
     report = _write(out_dir, "GAN batch size on the ring", intro,
                     [("Final samples", rings), ("Modes, quality and cost against batch size", curve)],
                     [("Per run", rows), ("Per batch size", summary_rows)], "\n".join(lines))
@@ -917,7 +908,7 @@ def latent_dim(out_dir: Path, quick: bool = False, *, latent_dims: Sequence[int]
              f"of batch {c['batch_size']} at lr {c['lr']} each. Test measures on the {len(data['x_test'])} test "
              "images binarised with a fixed seed: ELBO, its reconstruction and KL terms, the importance-weighted "
              f"NLL with K = {c['iwae_k']} (Burda et al.), active units (posterior mean variance > 0.01). "
-             + _measure_intro(ref, c["n_samples"]) + _quick_note(quick))
+             + _measure_intro(ref, c["n_samples"]) + quick_note(quick))
     report = _write(out_dir, "VAE latent dimension on the digits", intro,
                     [("Test likelihood, FID-digits and active units against the latent dimension", metrics_png),
                      ("Samples", samples_png)],
@@ -1032,7 +1023,7 @@ def vae_beta(out_dir: Path, quick: bool = False, *, betas: Sequence[float] | Non
              f"{', '.join(f'{b:g}' for b in betas)}, {steps} Adam steps of batch {c['batch_size']} at lr {c['lr']}. "
              "Test reconstruction and KL in nats per image (binarised with a fixed seed); the latent codes (posterior "
              "means of the test images) projected on their first two principal components. "
-             + _measure_intro(ref, c["n_samples"]) + _quick_note(quick))
+             + _measure_intro(ref, c["n_samples"]) + quick_note(quick))
     report = _write(out_dir, "beta-VAE on the digits", intro,
                     [("Reconstruction against KL", trade_png), ("Test codes, coloured by digit", latent_png),
                      ("Reconstructions and samples", samples_png)],
@@ -1146,7 +1137,7 @@ def gan_vs_vae_vs_diffusion(out_dir: Path, quick: bool = False, *, threads: int 
              f"(0.5, 0.999)). DDPM samples with DDIM ({c['ddim_steps']} steps, eta 0, no clamp of the predicted x_0). Time: wall seconds on one "
              "thread of a shared machine. **Diversity**: mean pairwise L2 distance between samples; "
              "**nearest-train L2**: mean distance from a sample to its closest training image. "
-             + _measure_intro(ref, n) + _quick_note(quick))
+             + _measure_intro(ref, n) + quick_note(quick))
     report = _write(out_dir, "GAN vs VAE vs diffusion on the digits", intro,
                     [("Samples", samples_png), ("Quality, diversity and sampling cost", bars_png)],
                     [("Per method", rows)], "\n".join(lines))
@@ -1247,7 +1238,7 @@ def dcgan_vs_wgan_gp_seeds(out_dir: Path, quick: bool = False, *, seeds: Sequenc
              f"5 critic steps, Adam 1e-4 (0, 0.9)), {steps} generator steps of batch {c['batch_size']}, seeds "
              f"{', '.join(map(str, seeds))}; FID-digits measured {c['evals']} times during training. A run "
              f"*diverged* when a loss became NaN, *collapsed* when its samples cover fewer than "
-             f"{COLLAPSE_COVERAGE:.0%} of the classes. " + _measure_intro(ref, n) + _quick_note(quick))
+             f"{COLLAPSE_COVERAGE:.0%} of the classes. " + _measure_intro(ref, n) + quick_note(quick))
     report = _write(out_dir, "DCGAN vs WGAN-GP across seeds", intro,
                     [("FID-digits through training", curves_png), ("Final FID-digits per seed", spread_png),
                      ("Final samples", samples_png)],

@@ -111,6 +111,7 @@ import archlab.models.rnn.seq2seq  # noqa: F401  (registers seq2seq_bahdanau)
 import archlab.models.rnn.text  # noqa: F401  (registers bilstm)
 import archlab.models.transformer.classifier  # noqa: F401  (registers transformer_classifier)
 import archlab.models.transformer.translator  # noqa: F401  (registers transformer_tiny)
+from archlab.experiments.common import quick_note
 from archlab.experiments.resnet_experiments import num_threads
 from archlab.registry import register_experiment
 
@@ -316,10 +317,6 @@ def _write(
     return write_experiment_report(
         out_dir, title, intro, figures=figures, tables=tables, conclusions=conclusions
     )
-
-
-def _quick_note(quick: bool) -> str:
-    return " **Quick mode**: a smoke test, too short to learn much." if quick else ""
 
 
 def _sst2_root(data_root: str | None) -> str | None:
@@ -727,7 +724,7 @@ def transformer_attention_maps(
         f"`seq2seq_synthetic` task={task} ({tr_budget['epochs']} epoch(s)); its cross-attention is read on "
         "the test "
         "set with the reference fed to the decoder (so the source token each output comes from is known) and "
-        "drawn for greedy outputs." + _quick_note(quick)
+        "drawn for greedy outputs." + quick_note(quick)
     )
     report = _write(
         out_dir,
@@ -1009,7 +1006,7 @@ def transformer_cost(
         "bytes of the tensors autograd saves for the backward pass (distinct storages, counted with "
         "`torch.autograd.graph.saved_tensors_hooks`): the activation memory of training, not the allocator's "
         "peak. The exponents are least-squares slopes on log-log axes over the longest "
-        f"{c['fit']} lengths." + _quick_note(quick)
+        f"{c['fit']} lengths." + quick_note(quick)
     )
     report = _write(
         out_dir,
@@ -1244,7 +1241,7 @@ def transformer_heads_depth(
             "sentences of GLUE's dev set)"
         )
         + ", one seed, one CPU thread."
-        + _quick_note(quick)
+        + quick_note(quick)
     )
     report = _write(
         out_dir,
@@ -1567,7 +1564,7 @@ def transformer_positional(
         f"{o['batch_size']}); tested on {o['n_test']:,} fresh sequences per length range "
         + ", ".join(f"{a}-{b}" for a, b in keys)
         + f" (the position table covers {width}). One CPU thread."
-        + _quick_note(quick)
+        + quick_note(quick)
     )
     report = _write(
         out_dir,
@@ -1888,7 +1885,7 @@ def transformer_vs_lstm(
         "translate one "
         "test sentence alone, and the time per sentence in batches (256 for classification, 250 for greedy "
         f"decoding); {threads or 'all'} CPU thread(s)."
-        + _quick_note(quick)
+        + quick_note(quick)
         + ("" if sst2 or quick else " SST-2 was not run (sst2/ not found).")
     )
     report = _write(

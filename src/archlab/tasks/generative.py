@@ -272,8 +272,8 @@ class AdversarialTask(_GenerativeBase):
                 s["name"] = cfg.optimizer
             if tuple(cfg.betas) != tuple(default.betas):
                 s["betas"] = tuple(cfg.betas)
-        return [_make_optimizer(self.model.generator_parameters(), g, cfg),
-                _make_optimizer(self.model.discriminator_parameters(), d, cfg)]
+        return [make_optimizer(self.model.generator_parameters(), g, cfg.weight_decay),
+                make_optimizer(self.model.discriminator_parameters(), d, cfg.weight_decay)]
 
     def training_step(self, batch: Any, ctx: StepContext | None = None) -> dict[str, torch.Tensor]:
         if ctx is None:
@@ -324,10 +324,12 @@ class AdversarialTask(_GenerativeBase):
         return self.validation_step(batch)
 
 
-def _make_optimizer(params: list[torch.nn.Parameter], settings: dict[str, Any], cfg: Any) -> torch.optim.Optimizer:
+def make_optimizer(params: list[torch.nn.Parameter], settings: dict[str, Any],
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The optimizer one player's ``optimizer_settings()`` entry names (``{"name", "lr", "betas"...}``)."""
     s = dict(settings)
     name = s.pop("name", "adam")
-    s.setdefault("weight_decay", cfg.weight_decay)
+    s.setdefault("weight_decay", weight_decay)
     classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
                "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
     if name not in classes:
