@@ -571,6 +571,32 @@ def _ring_setup(c: dict[str, Any]) -> tuple[Tensor, Tensor, int, float]:
     return x, centers, c.get("n_eval", RING["n_eval"]), std
 
 
+def _ring_sweep(variants: dict[Any, dict[str, Any]], data: tuple[Tensor, Tensor, int, float], *,
+                seeds: Sequence[int], steps: int, threads: int | None, snapshots: int = 0,
+                ) -> tuple[dict[Any, list[dict[str, Any]]], dict[Any, list[int]], dict[Any, list[float]]]:
+    """Every variant (``{label: _ring_run keywords: name (default gan_ring), options, batch_size, lr_g...}``)
+    on every seed (snapshots through training for the first seed): the runs, their modes and HQ shares."""
+    x, centers, n_eval, std = data
+    runs: dict[Any, list[dict[str, Any]]] = {}
+    with num_threads(threads):
+        for label, kw in variants.items():
+            kw = dict(kw)
+            name, options = kw.pop("name", "gan_ring"), kw.pop("options", {})
+            runs[label] = [_ring_run(name, options, x, centers, seed=s, steps=steps, n_eval=n_eval, std=std,
+                                     snapshots=snapshots if s == seeds[0] else 0, **kw) for s in seeds]
+    modes = {k: [r["modes"] for r in rs] for k, rs in runs.items()}
+    hq = {k: [r["high_quality"] for r in rs] for k, rs in runs.items()}
+    return runs, modes, hq
+
+
+def _final_rings(runs: dict[Any, list[dict[str, Any]]], seeds: Sequence[int], data: tuple[Tensor, Tensor, int, float],
+                 path: Path, title: str, column: Callable[[Any], str] = str) -> Path:
+    """One row of final ring samples per seed, one column per variant."""
+    x, centers, _, std = data
+    return _ring_grid({f"seed {s}": {column(k): rs[i]["samples"] for k, rs in runs.items()} for i, s in enumerate(seeds)},
+                      centers, std, x, path, title)
+
+
 def _ring_intro() -> str:
     return (f"Data: {RING['n_train']:,} points of the ring of 8 Gaussians (radius 2, std {RING['std']}; Metz et al. "
             "2017). Every network is an MLP with 2 hidden layers of "
@@ -599,20 +625,18 @@ def gan_mode_collapse(out_dir: Path, quick: bool = False, *, seeds: Sequence[int
     c = dict(MC_QUICK if quick else MC_FULL)
     seeds = tuple(seeds or c["seeds"])
     steps = int(steps or c["steps"])
-    x, centers, n_eval, std = _ring_setup(c)
-    runs: dict[str, list[dict[str, Any]]] = {}
-    with num_threads(threads):
-        for label, (name, opts) in RING_VARIANTS.items():
-            runs[label] = [_ring_run(name, opts, x, centers, seed=s, steps=steps, batch_size=c["batch_size"],
-                                     n_eval=n_eval, std=std, snapshots=c["snapshots"] if s == seeds[0] else 0)
-                           for s in seeds]  # fmt: skip
+    data = _ring_setup(c)
+    x, centers, _, std = data
+    variants = {label: {"name": name, "options": opts, "batch_size": c["batch_size"]}
+                for label, (name, opts) in RING_VARIANTS.items()}
+    runs, modes, hq = _ring_sweep(variants, data, seeds=seeds, steps=steps, threads=threads,
+                                  snapshots=c["snapshots"])
     rows = [{"variant": k, "seed": s, "modes (of 8)": r["modes"], "high quality": _r(r["high_quality"]),
              "diverged": r["diverged"], "final loss_d": _r(r["log"]["loss_d"][-1] if r["log"]["loss_d"] else math.nan),
              "final loss_g": _r(r["log"]["loss_g"][-1] if r["log"]["loss_g"] else math.nan),
              "train s": round(r["seconds"], 1)}
             for k, rs in runs.items() for s, r in zip(seeds, rs)]  # fmt: skip
-    summary = {k: {"modes": [r["modes"] for r in rs], "hq": [r["high_quality"] for r in rs],
-                   "s": _mean([r["seconds"] for r in rs])} for k, rs in runs.items()}  # fmt: skip
+    summary = {k: {"modes": modes[k], "hq": hq[k], "s": _mean([r["seconds"] for r in rs])} for k, rs in runs.items()}
     summary_rows = [{"variant": k, "mean modes": _r(_mean(v["modes"]), 2), "min modes": min(v["modes"]),
                      "max modes": max(v["modes"]), "runs with all 8": sum(m == 8 for m in v["modes"]),
                      "mean HQ share": _r(_mean(v["hq"])), "train s per run": round(v["s"], 1)}
@@ -620,8 +644,7 @@ def gan_mode_collapse(out_dir: Path, quick: bool = False, *, seeds: Sequence[int
 
     training = _ring_grid({k: rs[0]["snapshots"] for k, rs in runs.items()}, centers, std, x,
                           out_dir / "ring_training.png", f"Samples through training (seed {seeds[0]})")
-    finals = _ring_grid({f"seed {s}": {k: rs[i]["samples"] for k, rs in runs.items()} for i, s in enumerate(seeds)},
-                        centers, std, x, out_dir / "ring_final.png", "Final samples, every seed")
+    finals = _final_rings(runs, seeds, data, out_dir / "ring_final.png", "Final samples, every seed")
     modes_png = _strip({k: [float(m) for m in v["modes"]] for k, v in summary.items()}, out_dir / "ring_modes.png",
                        "modes recovered (of 8)", f"Modes per seed ({len(seeds)} seeds)", ref=8)
     losses = _loss_curves({k: rs[0]["log"] for k, rs in runs.items()}, out_dir / "ring_losses.png",
@@ -689,25 +712,19 @@ def gan_lr_ratio(out_dir: Path, quick: bool = False, *, seeds: Sequence[int] | N
     c = dict(LR_QUICK if quick else LR_FULL)
     seeds = tuple(seeds or c["seeds"])
     steps = int(steps or c["steps"])
-    x, centers, n_eval, std = _ring_setup(c)
+    data = _ring_setup(c)
     base = c["base_lr"]
-    runs: dict[str, list[dict[str, Any]]] = {}
-    with num_threads(threads):
-        for rg, rd in c["ratios"]:
-            label = f"G:D = {rg}:{rd}"
-            runs[label] = [_ring_run("gan_ring", {}, x, centers, seed=s, steps=steps, batch_size=c["batch_size"],
-                                     n_eval=n_eval, std=std, lr_g=base * rg, lr_d=base * rd) for s in seeds]
+    variants = {f"G:D = {rg}:{rd}": {"batch_size": c["batch_size"], "lr_g": base * rg, "lr_d": base * rd}
+                for rg, rd in c["ratios"]}
+    runs, modes, hq = _ring_sweep(variants, data, seeds=seeds, steps=steps, threads=threads)
     rows = [{"ratio G:D": k, "lr_g": base * rg, "lr_d": base * rd, "seed": s, "modes (of 8)": r["modes"],
              "high quality": _r(r["high_quality"]), "diverged": r["diverged"],
              "final loss_d": _r(r["log"]["loss_d"][-1] if r["log"]["loss_d"] else math.nan),
              "train s": round(r["seconds"], 1)}
             for (k, rs), (rg, rd) in zip(runs.items(), c["ratios"]) for s, r in zip(seeds, rs)]  # fmt: skip
-    modes = {k: [r["modes"] for r in rs] for k, rs in runs.items()}
-    hq = {k: [r["high_quality"] for r in rs] for k, rs in runs.items()}
     summary_rows = [{"ratio G:D": k, "mean modes": _r(_mean(modes[k]), 2), "mean HQ share": _r(_mean(hq[k])),
                      "min modes": min(modes[k]), "max modes": max(modes[k])} for k in runs]  # fmt: skip
-    rings = _ring_grid({f"seed {s}": {k: rs[i]["samples"] for k, rs in runs.items()} for i, s in enumerate(seeds)},
-                       centers, std, x, out_dir / "lr_ratio_rings.png", "Final samples per learning-rate ratio")
+    rings = _final_rings(runs, seeds, data, out_dir / "lr_ratio_rings.png", "Final samples per learning-rate ratio")
     losses = _loss_curves({k: rs[0]["log"] for k, rs in runs.items()}, out_dir / "lr_ratio_losses.png",
                           f"Losses, seed {seeds[0]}")
     modes_png = _strip({k: [float(v) for v in m] for k, m in modes.items()}, out_dir / "lr_ratio_modes.png",
@@ -761,23 +778,17 @@ def gan_batch_size(out_dir: Path, quick: bool = False, *, seeds: Sequence[int] |
     c = dict(BS_QUICK if quick else BS_FULL)
     seeds = tuple(seeds or c["seeds"])
     steps = int(steps or c["steps"])
-    x, centers, n_eval, std = _ring_setup(c)
-    runs: dict[int, list[dict[str, Any]]] = {}
-    with num_threads(threads):
-        for bs in c["batch_sizes"]:
-            runs[bs] = [_ring_run("gan_ring", {}, x, centers, seed=s, steps=steps, batch_size=bs, n_eval=n_eval,
-                                  std=std) for s in seeds]
+    data = _ring_setup(c)
+    runs, modes, hq = _ring_sweep({bs: {"batch_size": bs} for bs in c["batch_sizes"]}, data, seeds=seeds, steps=steps,
+                                  threads=threads)
     rows = [{"batch size": bs, "seed": s, "modes (of 8)": r["modes"], "high quality": _r(r["high_quality"]),
              "diverged": r["diverged"], "ms per step": _r(1000 * r["seconds"] / max(r["log"]["steps_done"], 1), 2),
              "train s": round(r["seconds"], 1)} for bs, rs in runs.items() for s, r in zip(seeds, rs)]  # fmt: skip
-    modes = {bs: [r["modes"] for r in rs] for bs, rs in runs.items()}
-    hq = {bs: [r["high_quality"] for r in rs] for bs, rs in runs.items()}
     ms = {bs: _mean([1000 * r["seconds"] / max(r["log"]["steps_done"], 1) for r in rs]) for bs, rs in runs.items()}
     summary_rows = [{"batch size": bs, "mean modes": _r(_mean(modes[bs]), 2), "mean HQ share": _r(_mean(hq[bs])),
                      "ms per step": _r(ms[bs], 2), "examples seen (D)": bs * steps} for bs in runs]  # fmt: skip
-    rings = _ring_grid({f"seed {s}": {f"batch {bs}": rs[i]["samples"] for bs, rs in runs.items()}
-                        for i, s in enumerate(seeds)}, centers, std, x, out_dir / "batch_rings.png",
-                       "Final samples per batch size")  # fmt: skip
+    rings = _final_rings(runs, seeds, data, out_dir / "batch_rings.png", "Final samples per batch size",
+                         column=lambda bs: f"batch {bs}")
     from archlab.viz._mpl import new_figure, save_figure, style
 
     with style():
